@@ -1,0 +1,254 @@
+"""The `BpfProgram` manifest: parsed and validated into frozen specs (pure, no I/O).
+
+The same document is used by `bpfglobals apply -f` on one machine and by `kubectl apply` in a
+cluster; the node core and the operator both start from `parse_manifest`.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from bpfglobals.errors import BpfGlobalsError
+
+API_VERSION = "bpfglobals.io/v1alpha1"
+KIND = "BpfProgram"
+SHA256_RE = re.compile(r"^[0-9a-f]{64}$")
+# Kubernetes object names (DNS-1123 subdomain) also make safe bpffs directory names.
+NAME_RE = re.compile(r"^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$")
+XDP_MODES = ("native", "generic", "offload")
+TCX_DIRECTIONS = ("ingress", "egress")
+
+
+class ManifestError(BpfGlobalsError):
+    """The BpfProgram document is not valid."""
+
+
+@dataclass(frozen=True)
+class ConfigMapRef:
+    namespace: str
+    name: str
+    key: str
+
+
+@dataclass(frozen=True)
+class ElfSource:
+    """Where the object comes from: exactly one of path, config_map, url."""
+
+    path: str | None = None
+    config_map: ConfigMapRef | None = None
+    url: str | None = None
+    sha256: str | None = None  # lower-case hex; verified before loading when given
+
+    def describe(self) -> str:
+        if self.path is not None:
+            return f"path {self.path}"
+        if self.config_map is not None:
+            c = self.config_map
+            return f"configMap {c.namespace}/{c.name} key {c.key}"
+        return f"url {self.url}"
+
+
+@dataclass(frozen=True)
+class XdpAttach:
+    interface: str
+    mode: str = "native"
+    kind: str = "xdp"
+
+    def target(self) -> str:
+        return f"{self.interface} ({self.mode})"
+
+
+@dataclass(frozen=True)
+class TcxAttach:
+    interface: str
+    direction: str = "ingress"
+    kind: str = "tcx"
+
+    def target(self) -> str:
+        return f"{self.interface} ({self.direction})"
+
+
+@dataclass(frozen=True)
+class CgroupAttach:
+    path: str
+    type: str  # a libbpf section-style attach type, e.g. "cgroup_skb/ingress"
+    kind: str = "cgroup"
+
+    def target(self) -> str:
+        return f"{self.path} ({self.type})"
+
+
+@dataclass(frozen=True)
+class TracingAttach:
+    """kprobe/kretprobe/tracepoint/fentry/fexit: the target comes from the section or here."""
+
+    target_name: str | None = None  # function or "category/event"; None: from the section name
+    kind: str = "tracing"
+
+    def target(self) -> str:
+        return self.target_name or "(from section)"
+
+
+AttachSpec = XdpAttach | TcxAttach | CgroupAttach | TracingAttach
+
+
+@dataclass(frozen=True)
+class ProgramAttachment:
+    name: str  # the function name in the ELF
+    attach: AttachSpec
+
+
+@dataclass(frozen=True)
+class Rollout:
+    max_unavailable: int | str = 1  # an int or a percentage string "25%"
+
+
+@dataclass(frozen=True)
+class BpfProgramManifest:
+    name: str
+    elf: ElfSource
+    programs: tuple[ProgramAttachment, ...]
+    globals: Mapping[str, Any] = field(default_factory=dict)
+    node_selector: Mapping[str, str] = field(default_factory=dict)
+    rollout: Rollout = field(default_factory=Rollout)
+    reset_bss: bool = False  # on a .rodata change, start the new variant with a zeroed .bss
+
+
+def _mapping(value: Any, where: str) -> Mapping[str, Any]:
+    if value is None:
+        return {}
+    if not isinstance(value, Mapping):
+        raise ManifestError(f"{where}: expected a mapping, got {type(value).__name__}")
+    return value
+
+
+def _str(value: Any, where: str, *, required: bool = True) -> str | None:
+    if value is None and not required:
+        return None
+    if not isinstance(value, str) or not value:
+        raise ManifestError(f"{where}: expected a non-empty string, got {value!r}")
+    return value
+
+
+def _one_of(doc: Mapping[str, Any], keys: tuple[str, ...], where: str) -> str:
+    present = [k for k in keys if doc.get(k) is not None]
+    if len(present) != 1:
+        raise ManifestError(
+            f"{where}: exactly one of {', '.join(keys)} is required, got "
+            f"{', '.join(present) or 'none'}"
+        )
+    return present[0]
+
+
+def parse_elf_source(doc: Any, where: str = "spec.elf") -> ElfSource:
+    doc = _mapping(doc, where)
+    which = _one_of(doc, ("path", "configMap", "url"), where)
+    sha = doc.get("sha256")
+    if sha is not None:
+        if not isinstance(sha, str) or not SHA256_RE.match(sha.lower()):
+            raise ManifestError(f"{where}.sha256: expected 64 hex digits, got {sha!r}")
+        sha = sha.lower()
+    if which == "path":
+        return ElfSource(path=_str(doc["path"], f"{where}.path"), sha256=sha)
+    if which == "url":
+        url = _str(doc["url"], f"{where}.url")
+        assert url is not None
+        if not url.startswith(("http://", "https://")):
+            raise ManifestError(f"{where}.url: only http(s) URLs are supported, got {url!r}")
+        return ElfSource(url=url, sha256=sha)
+    cm = _mapping(doc["configMap"], f"{where}.configMap")
+    ref = ConfigMapRef(
+        namespace=_str(cm.get("namespace"), f"{where}.configMap.namespace") or "",
+        name=_str(cm.get("name"), f"{where}.configMap.name") or "",
+        key=_str(cm.get("key"), f"{where}.configMap.key") or "",
+    )
+    return ElfSource(config_map=ref, sha256=sha)
+
+
+def parse_attach(doc: Any, where: str) -> AttachSpec:
+    doc = _mapping(doc, where)
+    which = _one_of(doc, ("xdp", "tcx", "cgroup", "tracing"), where)
+    body = _mapping(doc[which], f"{where}.{which}")
+    if which == "xdp":
+        mode = body.get("mode", "native")
+        if mode not in XDP_MODES:
+            raise ManifestError(f"{where}.xdp.mode: one of {', '.join(XDP_MODES)}, got {mode!r}")
+        return XdpAttach(interface=_str(body.get("interface"), f"{where}.xdp.interface"), mode=mode)
+    if which == "tcx":
+        direction = body.get("direction", "ingress")
+        if direction not in TCX_DIRECTIONS:
+            raise ManifestError(
+                f"{where}.tcx.direction: one of {', '.join(TCX_DIRECTIONS)}, got {direction!r}"
+            )
+        return TcxAttach(
+            interface=_str(body.get("interface"), f"{where}.tcx.interface"), direction=direction
+        )
+    if which == "cgroup":
+        return CgroupAttach(
+            path=_str(body.get("path"), f"{where}.cgroup.path"),
+            type=_str(body.get("type"), f"{where}.cgroup.type"),
+        )
+    return TracingAttach(
+        target_name=_str(body.get("target"), f"{where}.tracing.target", required=False)
+    )
+
+
+def parse_programs(doc: Any, where: str = "spec.programs") -> tuple[ProgramAttachment, ...]:
+    if not isinstance(doc, list) or not doc:
+        raise ManifestError(f"{where}: expected a non-empty list of programs")
+    out: list[ProgramAttachment] = []
+    seen: set[tuple[str, AttachSpec]] = set()
+    for i, entry in enumerate(doc):
+        here = f"{where}[{i}]"
+        entry = _mapping(entry, here)
+        name = _str(entry.get("name"), f"{here}.name")
+        attach = parse_attach(entry.get("attach"), f"{here}.attach")
+        if (name, attach) in seen:
+            raise ManifestError(f"{here}: program {name!r} is attached to {attach.target()} twice")
+        seen.add((name, attach))
+        out.append(ProgramAttachment(name=name, attach=attach))
+    return tuple(out)
+
+
+def parse_rollout(doc: Any, where: str = "spec.rollout") -> Rollout:
+    doc = _mapping(doc, where)
+    mu = doc.get("maxUnavailable", 1)
+    if isinstance(mu, bool) or not (
+        (isinstance(mu, int) and mu >= 1) or (isinstance(mu, str) and re.fullmatch(r"\d{1,3}%", mu))
+    ):
+        raise ManifestError(
+            f"{where}.maxUnavailable: a positive integer or a percentage, got {mu!r}"
+        )
+    return Rollout(max_unavailable=mu)
+
+
+def parse_manifest(doc: Any) -> BpfProgramManifest:
+    """Validate a whole BpfProgram document (apiVersion, kind, metadata.name, spec)."""
+    doc = _mapping(doc, "manifest")
+    if doc.get("apiVersion") != API_VERSION or doc.get("kind") != KIND:
+        raise ManifestError(
+            f"manifest: expected apiVersion {API_VERSION} kind {KIND}, got "
+            f"{doc.get('apiVersion')!r} {doc.get('kind')!r}"
+        )
+    name = _str(_mapping(doc.get("metadata"), "metadata").get("name"), "metadata.name")
+    assert name is not None
+    if not NAME_RE.match(name):
+        raise ManifestError(f"metadata.name: {name!r} is not a valid DNS-1123 name")
+    return parse_spec(name, doc.get("spec"))
+
+
+def parse_spec(name: str, spec: Any) -> BpfProgramManifest:
+    spec = _mapping(spec, "spec")
+    selector = _mapping(spec.get("nodeSelector"), "spec.nodeSelector")
+    return BpfProgramManifest(
+        name=name,
+        elf=parse_elf_source(spec.get("elf")),
+        programs=parse_programs(spec.get("programs")),
+        globals=dict(_mapping(spec.get("globals"), "spec.globals")),
+        node_selector={str(k): str(v) for k, v in selector.items()},
+        rollout=parse_rollout(spec.get("rollout")),
+        reset_bss=bool(spec.get("resetBss", False)),
+    )
