@@ -1,0 +1,77 @@
+"""The BpfProgram manifest parser: valid documents become specs, bad ones name the field."""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+
+import pytest
+import yaml
+
+from bpfglobals.node.manifest import (
+    CgroupAttach,
+    ManifestError,
+    TcxAttach,
+    XdpAttach,
+    parse_manifest,
+)
+
+EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "xdp_drop.yaml"
+
+
+@pytest.fixture
+def doc() -> dict:
+    return yaml.safe_load(EXAMPLE.read_text())
+
+
+def test_example_manifest_parses_into_specs(doc: dict) -> None:
+    m = parse_manifest(doc)
+    assert m.name == "xdp-drop"
+    assert m.elf.path == "examples/xdp_drop.bpf.o"
+    assert m.programs[0].name == "xdp_drop"
+    assert m.programs[0].attach == XdpAttach(interface="bpfg-demo0", mode="generic")
+    assert m.globals == {"drop_port": 9999, "drop_icmp": False, "log_level": 0}
+    assert m.rollout.max_unavailable == 1
+
+
+def test_every_attach_kind_parses(doc: dict) -> None:
+    doc["spec"]["programs"] = [
+        {"name": "a", "attach": {"tcx": {"interface": "eth0", "direction": "egress"}}},
+        {
+            "name": "b",
+            "attach": {"cgroup": {"path": "/sys/fs/cgroup", "type": "cgroup_skb/ingress"}},
+        },
+    ]
+    m = parse_manifest(doc)
+    assert m.programs[0].attach == TcxAttach(interface="eth0", direction="egress")
+    assert m.programs[1].attach == CgroupAttach(path="/sys/fs/cgroup", type="cgroup_skb/ingress")
+
+
+@pytest.mark.parametrize(
+    ("mutate", "message"),
+    [
+        (lambda d: d.update(kind="Pod"), "expected apiVersion"),
+        (lambda d: d["metadata"].update(name="Bad_Name"), "metadata.name"),
+        (
+            lambda d: d["spec"]["elf"].update(url="https://x/y.o"),
+            "exactly one of path, configMap, url",
+        ),
+        (lambda d: d["spec"]["elf"].update(sha256="abc"), "spec.elf.sha256: expected 64 hex"),
+        (lambda d: d["spec"].update(programs=[]), "spec.programs: expected a non-empty list"),
+        (
+            lambda d: d["spec"]["programs"][0].update(attach={}),
+            "spec.programs[0].attach: exactly one",
+        ),
+        (
+            lambda d: d["spec"]["programs"][0]["attach"]["xdp"].update(mode="fast"),
+            "spec.programs[0].attach.xdp.mode",
+        ),
+        (lambda d: d["spec"].update(rollout={"maxUnavailable": 0}), "maxUnavailable"),
+        (lambda d: d["spec"].update(globals=[1, 2]), "spec.globals: expected a mapping"),
+        (lambda d: d["spec"]["programs"].append(copy.deepcopy(d["spec"]["programs"][0])), "twice"),
+    ],
+)
+def test_invalid_manifest_names_the_field(doc: dict, mutate, message: str) -> None:
+    mutate(doc)
+    with pytest.raises(ManifestError, match=message.replace("[", r"\[").replace("]", r"\]")):
+        parse_manifest(doc)
