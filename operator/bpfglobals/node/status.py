@@ -1,0 +1,72 @@
+"""What a node reports about one applied BpfProgram (pure data).
+
+The same facts appear in `bpfglobals get NAME -o json` and in the per-node status in the
+cluster, so the shape is defined once here and serialised by `to_dict`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass(frozen=True)
+class LinkStatus:
+    id: int
+    type: str  # "xdp", "tcx", "cgroup", "tracing", ...
+    target: str  # "eth0 (ingress)", "/sys/fs/cgroup/x (cgroup_skb/ingress)", ...
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"id": self.id, "type": self.type, "target": self.target}
+
+
+@dataclass(frozen=True)
+class ProgramStatus:
+    name: str
+    id: int
+    tag: str
+    links: tuple[LinkStatus, ...] = ()
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "id": self.id,
+            "tag": self.tag,
+            "links": [link.to_dict() for link in self.links],
+        }
+
+
+@dataclass(frozen=True)
+class AppliedStatus:
+    """The converged state of one BpfProgram on this node."""
+
+    name: str
+    programs: tuple[ProgramStatus, ...]
+    maps: Mapping[str, int]  # map name (".rodata", "stats", ...) -> kernel map id
+    globals: Mapping[str, Any]  # the configured values, decoded as the user writes them
+    config_hash: str  # short hash of (ELF digest, globals): what "applied" means
+    elf_sha256: str
+    loaded_at: str = ""  # RFC 3339, when the running variant was loaded
+    extra: Mapping[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "programs": [p.to_dict() for p in self.programs],
+            "maps": dict(self.maps),
+            "globals": dict(self.globals),
+            "configHash": self.config_hash,
+            "elfSha256": self.elf_sha256,
+            "loadedAt": self.loaded_at,
+            **dict(self.extra),
+        }
+
+
+def config_hash(elf_sha256: str, globals_: Mapping[str, Any], programs: Any = None) -> str:
+    """A short, stable digest of what was asked for: the ELF, the values and the attachments."""
+    doc = {"elf": elf_sha256, "globals": globals_, "programs": programs}
+    blob = json.dumps(doc, sort_keys=True, separators=(",", ":"), default=str).encode()
+    return hashlib.sha256(blob).hexdigest()[:12]
