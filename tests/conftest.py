@@ -21,10 +21,7 @@ def bpf_object(tmp_path_factory: pytest.TempPathFactory) -> Callable[[str], Path
 
     def get(name: str) -> Path:
         if name not in cache:
-            if "/" in name:
-                src = EXAMPLES.parent / name
-            else:
-                src = PROGS / f"{name}.bpf.c"
+            src = EXAMPLES.parent / name if "/" in name else PROGS / f"{name}.bpf.c"
             cache[name] = compile_bpf(src, out_dir)
         return cache[name]
 

@@ -22,7 +22,7 @@ def test_import_contracts_hold() -> None:
 def test_ruff_is_clean() -> None:
     exe = shutil.which("ruff", path=str(Path(sys.executable).parent))
     assert exe, "ruff is not installed in the test environment"
-    result = subprocess.run(
-        [exe, "check", "operator", "tests", "bench"], cwd=ROOT, capture_output=True, text=True
-    )
+    # Only the trees that exist in this checkout (git does not keep empty directories).
+    trees = [d for d in ("operator", "tests", "bench") if (ROOT / d).is_dir()]
+    result = subprocess.run([exe, "check", *trees], cwd=ROOT, capture_output=True, text=True)
     assert result.returncode == 0, result.stdout + result.stderr
