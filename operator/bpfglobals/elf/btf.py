@@ -29,6 +29,9 @@ class Btf:
     """All types of one object's .BTF, indexed by type ID (0 is void)."""
 
     types: list[BtfType] = field(default_factory=lambda: [Void()])
+    # The original string section. Encoding starts from it so string offsets recorded
+    # elsewhere (.BTF.ext line_info file/line names) stay valid in the blob we load.
+    strings: bytes = b"\0"
 
     def __getitem__(self, type_id: int) -> BtfType:
         if not 0 <= type_id < len(self.types):

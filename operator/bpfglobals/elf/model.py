@@ -53,6 +53,8 @@ class ProgramType:
     prog_type: str  # e.g. "xdp", "sched_cls", "kprobe" (libbpf/bpftool spelling)
     attach_type: str | None  # e.g. "tcx_ingress", "cgroup_inet_ingress", "xdp", None
     attach_target: str | None = None  # the part after "/" for kprobe/..., fentry/..., etc.
+    sleepable: bool = False  # ".s" sections: BPF_F_SLEEPABLE
+    xdp_frags: bool = False  # "xdp.frags": BPF_F_XDP_HAS_FRAGS
 
 
 @dataclass(frozen=True)

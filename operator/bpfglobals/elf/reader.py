@@ -1,0 +1,87 @@
+"""Read a whole BPF object: the `open` phase of libbpf, with no kernel involved."""
+
+from __future__ import annotations
+
+import struct
+from pathlib import Path
+
+from bpfglobals.elf.btf import Btf
+from bpfglobals.elf.btf_ext import BtfExt, parse_btf_ext
+from bpfglobals.elf.btf_parse import parse_btf
+from bpfglobals.elf.data_sections import object_name, read_data_sections
+from bpfglobals.elf.datasec_fixup import fixup_datasecs
+from bpfglobals.elf.elf_file import ElfImage, read_elf
+from bpfglobals.elf.maps import read_btf_maps, read_legacy_maps
+from bpfglobals.elf.model import ObjectSpec
+from bpfglobals.elf.programs import read_programs
+from bpfglobals.errors import ElfError
+
+
+def read_object(path: str | Path) -> ObjectSpec:
+    p = Path(path)
+    try:
+        data = p.read_bytes()
+    except OSError as e:
+        raise ElfError(f"{p}: cannot read the object: {e.strerror}") from e
+    return read_object_bytes(data, p.name, str(p))
+
+
+def read_object_bytes(data: bytes, name: str, path: str = "") -> ObjectSpec:
+    """Parse an object from memory; `name` is its file name (it names the internal maps)."""
+    try:
+        return _read(data, name, path or name)
+    except ElfError as e:
+        if str(e).startswith(name):
+            raise
+        raise type(e)(f"{name}: {e}") from e
+    except RecursionError as e:
+        raise ElfError(f"{name}: type graph too deep (malformed BTF?)") from e
+
+
+def _read(data: bytes, name: str, path: str) -> ObjectSpec:
+    elf = read_elf(data, name)
+    btf = _btf(elf)
+    ext = _btf_ext(elf, btf)
+    obj_name = object_name(name)
+    programs, subprograms = read_programs(elf, ext)
+    return ObjectSpec(
+        path=path,
+        name=obj_name,
+        license=_license(elf),
+        kernel_version=_version(elf),
+        programs=programs,
+        subprograms=subprograms,
+        maps=read_btf_maps(elf, btf) + read_legacy_maps(elf),
+        data_sections=read_data_sections(elf, btf, obj_name),
+        btf=btf,
+        raw=data,
+    )
+
+
+def _btf(elf: ElfImage) -> Btf | None:
+    sec = elf.by_name(".BTF")
+    return None if sec is None else fixup_datasecs(parse_btf(sec.data), elf)
+
+
+def _btf_ext(elf: ElfImage, btf: Btf | None) -> BtfExt | None:
+    sec = elf.by_name(".BTF.ext")
+    if sec is None or btf is None:
+        return None
+    return parse_btf_ext(sec.data, btf.strings)
+
+
+def _license(elf: ElfImage) -> str:
+    sec = elf.by_name("license")
+    if sec is None:
+        return ""
+    raw = sec.data.split(b"\0", 1)[0]
+    return raw.decode("ascii", errors="replace")
+
+
+def _version(elf: ElfImage) -> int:
+    sec = elf.by_name("version")
+    if sec is None:
+        return 0
+    if sec.size != 4:
+        raise ElfError(f"version section is {sec.size} bytes, expected 4")
+    return struct.unpack("<I", sec.data)[0]
