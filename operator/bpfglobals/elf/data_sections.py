@@ -15,6 +15,8 @@ from bpfglobals.elf.model import DataKind, DataSectionSpec, VariableSpec
 from bpfglobals.errors import ElfError
 
 BPF_OBJ_NAME_LEN = 16  # kernel map/prog names: 15 characters and a NUL
+# The kernel caps an array map value at KMALLOC_MAX_SIZE-ish; anything near 4 GiB is corruption.
+MAX_SECTION_SIZE = 1 << 30
 
 
 def data_kind(sec: Section) -> DataKind | None:
@@ -59,6 +61,8 @@ def read_data_sections(elf: ElfImage, btf: Btf | None, obj_name: str) -> list[Da
         kind = data_kind(sec)
         if kind is None:
             continue
+        if sec.size > MAX_SECTION_SIZE:
+            raise ElfError(f"section {sec.name}: size {sec.size} is too large for a data map")
         data = bytes(sec.size) if kind == DataKind.BSS else sec.data
         tid = datasecs.get(sec.name, 0)
         variables = _variables(btf, tid, sec.name, data) if btf is not None and tid else ()
