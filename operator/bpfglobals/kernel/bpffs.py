@@ -1,0 +1,36 @@
+"""bpffs: mount it when missing (these machines boot without it) and make pin directories."""
+
+from __future__ import annotations
+
+import ctypes
+import os
+
+from bpfglobals.errors import BpfGlobalsError
+
+DEFAULT_ROOT = "/sys/fs/bpf"
+
+
+def is_bpffs(path: str) -> bool:
+    with open("/proc/mounts") as f:
+        return any(line.split()[1] == path and line.split()[2] == "bpf" for line in f)
+
+
+def ensure_bpffs(path: str = DEFAULT_ROOT) -> None:
+    if is_bpffs(path):
+        return
+    os.makedirs(path, exist_ok=True)
+    libc = ctypes.CDLL(None, use_errno=True)
+    if libc.mount(b"bpf", path.encode(), b"bpf", 0, None) != 0:
+        err = ctypes.get_errno()
+        raise BpfGlobalsError(
+            f"bpffs is not mounted at {path} and mounting it failed: {os.strerror(err)} "
+            "(run as root, or `mount -t bpf bpf /sys/fs/bpf`)"
+        )
+
+
+def under_bpffs(path: str) -> bool:
+    """Whether `path` lies inside a mounted bpffs (pins elsewhere fail with EPERM)."""
+    real = os.path.realpath(path)
+    with open("/proc/mounts") as f:
+        mounts = [line.split()[1] for line in f if line.split()[2] == "bpf"]
+    return any(real == m or real.startswith(m.rstrip("/") + "/") for m in mounts)
