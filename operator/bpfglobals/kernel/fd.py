@@ -12,7 +12,7 @@ class FD:
     (possible when a daemon closed stdin) is moved up with F_DUPFD_CLOEXEC, as cilium/ebpf does.
     """
 
-    __slots__ = ("_fd", "__weakref__")
+    __slots__ = ("__weakref__", "_fd")
 
     def __init__(self, fd: int) -> None:
         if fd == 0:
