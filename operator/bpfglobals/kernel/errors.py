@@ -17,13 +17,16 @@ class KernelError(BpfGlobalsError):
         self.subject = subject
         self.log = log  # verifier/BTF log when the kernel wrote one
         what = f" ({subject})" if subject else ""
-        hint = _HINTS.get(err, "")
+        hint = _HINTS.get((command, err), _HINTS.get(err, ""))
         super().__init__(
             f"bpf({command}){what}: {_errno.errorcode.get(err, err)}: {os.strerror(err)}{hint}"
         )
 
 
-_HINTS = {
+_HINTS: dict[object, str] = {
+    ("OBJ_PIN", _errno.EPERM): " (the path must be inside a bpffs mount, without '.' in names)",
+    ("OBJ_PIN", _errno.EEXIST): " (something is already pinned there)",
+    ("MAP_UPDATE_ELEM", _errno.EPERM): " (the map is frozen or read-only for user space)",
     _errno.EPERM: " (need root or CAP_BPF/CAP_SYS_ADMIN; or the object is frozen/read-only)",
     _errno.ENOSYS: " (bpf(2) is not available in this kernel)",
 }

@@ -1,0 +1,61 @@
+"""`bpfglobals load OBJ --pin DIR` and `bpfglobals unload DIR`."""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+from bpfglobals.cli.table import format_table
+from bpfglobals.cli.values_args import add_value_options, values_from
+from bpfglobals.elf import read_object
+from bpfglobals.kernel.bpffs import ensure_bpffs
+from bpfglobals.loader import load, unload
+
+
+def run_load(args: argparse.Namespace) -> int:
+    ensure_bpffs()
+    obj = read_object(args.object)
+    with load(obj, values_from(args), pin=args.pin, programs=args.program or None) as loaded:
+        info = loaded.to_dict()
+    if args.json:
+        print(json.dumps(info, indent=2))
+        return 0
+    print(
+        format_table(
+            ["PROGRAM", "SECTION", "TYPE", "ID", "TAG", "PIN"],
+            [
+                [p["name"], p["section"], p["type"], p["id"], p["tag"], p["pin"]]
+                for p in info["programs"]
+            ],
+        )
+    )
+    print()
+    print(
+        format_table(
+            ["MAP", "KERNEL NAME", "TYPE", "ID", "FROZEN", "PIN"],
+            [
+                [m["name"], m["kernel_name"], m["type"], m["id"], m["frozen"], m["pin"]]
+                for m in info["maps"]
+            ],
+        )
+    )
+    return 0
+
+
+def run_unload(args: argparse.Namespace) -> int:
+    for path in unload(args.pin):
+        print(f"removed {path}")
+    return 0
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("load", help="load an object with configured globals and pin it")
+    p.add_argument("object")
+    p.add_argument("--pin", required=True, help="bpffs directory, e.g. /sys/fs/bpf/myprog")
+    p.add_argument("--program", action="append", help="load only this program (repeatable)")
+    p.add_argument("--json", action="store_true")
+    add_value_options(p)
+    p.set_defaults(func=run_load)
+    u = sub.add_parser("unload", help="remove what `load --pin DIR` pinned")
+    u.add_argument("pin")
+    u.set_defaults(func=run_unload)

@@ -1,0 +1,89 @@
+"""Kernel-side objects of one load (cilium/ebpf's Collection): they own their FDs."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from bpfglobals.elf.model import ProgramSpec
+from bpfglobals.kernel.fd import FD
+from bpfglobals.kernel.objects import MapInfo, ProgInfo
+
+
+@dataclass
+class LoadedMap:
+    name: str  # the object's name for it: the map variable, or the section (".rodata")
+    kernel_name: str
+    type: str
+    fd: FD
+    info: MapInfo
+    internal: bool
+    frozen: bool
+    pin: str | None = None
+    reused: bool = False  # an existing (pinned or handed-in) map, not created by this load
+
+    def to_dict(self) -> dict:
+        return {
+            "name": self.name,
+            "kernel_name": self.kernel_name,
+            "type": self.type,
+            "id": self.info.id,
+            "internal": self.internal,
+            "frozen": self.frozen,
+            "flags": self.info.flags,
+            "pin": self.pin,
+            "reused": self.reused,
+        }
+
+
+@dataclass
+class LoadedProgram:
+    spec: ProgramSpec
+    fd: FD
+    info: ProgInfo
+    pin: str | None = None
+
+    @property
+    def name(self) -> str:
+        return self.spec.name
+
+    def to_dict(self) -> dict:
+        return {
+            "name": self.spec.name,
+            "section": self.spec.section,
+            "type": self.info.type,
+            "id": self.info.id,
+            "tag": self.info.tag,
+            "map_ids": list(self.info.map_ids),
+            "pin": self.pin,
+        }
+
+
+@dataclass
+class LoadedObject:
+    name: str
+    programs: dict[str, LoadedProgram]
+    maps: dict[str, LoadedMap]
+    btf_fd: FD | None
+    images: dict[str, bytes] = field(default_factory=dict)  # data sections as written
+
+    def close(self) -> None:
+        """Release our FDs; pinned objects (and attached links) keep living in the kernel."""
+        for p in self.programs.values():
+            p.fd.close()
+        for m in self.maps.values():
+            m.fd.close()
+        if self.btf_fd is not None:
+            self.btf_fd.close()
+
+    def __enter__(self) -> LoadedObject:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def to_dict(self) -> dict:
+        return {
+            "object": self.name,
+            "programs": [p.to_dict() for p in self.programs.values()],
+            "maps": [m.to_dict() for m in self.maps.values()],
+        }
