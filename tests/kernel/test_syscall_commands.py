@@ -98,7 +98,7 @@ def test_btf_load_and_info() -> None:
     from bpfglobals.elf.btf_encode import encode_btf
     from bpfglobals.elf.btf_types import Int, IntEncoding
 
-    blob = encode_btf(Btf(Btf().types + [Int("int", 4, IntEncoding.SIGNED, 32)]))
+    blob = encode_btf(Btf([*Btf().types, Int("int", 4, IntEncoding.SIGNED, 32)]))
     with btf_load(blob) as b:
         btf_id, size = btf_info(b)
         assert size == len(blob)
