@@ -9,6 +9,7 @@ from __future__ import annotations
 import shutil
 import subprocess
 
+from bpfglobals.kernel import abi
 from bpfglobals.kernel.abi import ffi
 
 # (our struct, our field, expression in the system header)
@@ -208,3 +209,11 @@ def test_struct_offsets_match_the_system_header(tmp_path) -> None:
         if o != t
     ]
     assert mismatches == []
+
+
+def test_the_preparsed_declarations_are_current() -> None:
+    """abi_ool.py (regenerate: python -m bpfglobals.kernel.abi) matches abi_cdef.CDEF."""
+    from bpfglobals.kernel import abi_ool
+
+    assert abi.cdef_hash() == abi_ool.CDEF_HASH
+    assert abi.ffi is abi_ool.ffi
