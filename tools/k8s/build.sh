@@ -6,8 +6,8 @@
 set -euo pipefail
 cd "$(dirname "$0")"
 K8S_VERSION=v1.35.4
-ETCD_VERSION=$(awk '/go.etcd.io\/etcd\/server\/v3/ {print $2}' etcd/go.mod)
-HELM_VERSION=$(awk '/helm.sh\/helm\/v3/ {print $2}' helm/go.mod)
+ETCD_VERSION=$(grep -oE 'go.etcd.io/etcd/server/v3 v[0-9.]+' etcd/go.mod | head -1 | cut -d' ' -f2)
+HELM_VERSION=$(grep -oE 'helm.sh/helm/v3 v[0-9.]+' helm/go.mod | head -1 | cut -d' ' -f2)
 CACHE=${BPFGLOBALS_TOOLS_DIR:-/var/cache/bpfglobals/tools}
 BIN=$CACHE/k8s-$K8S_VERSION-etcd-$ETCD_VERSION-helm-$HELM_VERSION/bin
 export PATH=/usr/local/go/bin:$PATH GOFLAGS=-mod=mod CGO_ENABLED=0

@@ -31,7 +31,7 @@ from bpfglobals.kernel.progs import prog_load
 from bpfglobals.loader.errors import LoadError, VerifierError
 from bpfglobals.loader.linker import LinkedProgram, function_table, link_program, set_imm
 from bpfglobals.loader.loaded import LoadedMap, LoadedObject, LoadedProgram
-from bpfglobals.loader.maps import create_internal_map, create_user_map
+from bpfglobals.loader.maps import create_internal_map, create_user_map, reuse_internal_map
 from bpfglobals.values import configure
 
 # Program types whose load needs a BTF attach target we do not resolve (yet).
@@ -50,7 +50,9 @@ def load(
     """Load `obj` with `values` (or ready `images` of its data sections).
 
     `pin`: a directory in bpffs; programs go to PIN/programs/<name>, maps to PIN/maps/<name>.
-    `reuse_maps`: map name -> FD to use instead of creating (for replacing a running load).
+    `reuse_maps`: map name (or data section name, e.g. ".bss") -> FD to use instead of
+    creating, for replacing a running load while keeping its state; reused data-section maps
+    keep their contents (the caller writes what changed).
     `programs`: load only these (default: all).
     """
     images = dict(images) if images is not None else configure(obj, values or {})
@@ -65,7 +67,11 @@ def load(
             undo.callback(_remove_empty_dirs, _prepare_pin_dir(pin))
         maps: dict[str, LoadedMap] = {}
         for sec in obj.data_sections:
-            m = create_internal_map(sec, images[sec.name], btf_fd)
+            handed = (reuse_maps or {}).get(sec.name)
+            if handed is not None:
+                m = reuse_internal_map(sec, handed)
+            else:
+                m = create_internal_map(sec, images[sec.name], btf_fd)
             undo.callback(m.fd.close)
             maps[sec.name] = m
         for spec in obj.maps:

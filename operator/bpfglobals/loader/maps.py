@@ -48,6 +48,24 @@ def create_internal_map(sec: DataSectionSpec, image: bytes, btf_fd: FD | None) -
         raise
 
 
+def reuse_internal_map(sec: DataSectionSpec, handed: FD) -> LoadedMap:
+    """A running load's data-section map, kept (with its contents) for a new variant."""
+    fd = handed.dup()
+    try:
+        info = map_info(fd)
+        want = (BPF_ARRAY, 4, sec.size, 1, internal_map_flags(sec))
+        have = (info.type, info.key_size, info.value_size, info.max_entries, info.flags)
+        if want != have:
+            raise LoadError(
+                f"map for {sec.name}: the existing map (type, key, value, entries, flags) "
+                f"{have} does not fit the object's {want}"
+            )
+        return LoadedMap(sec.name, info.name, "array", fd, info, True, map_frozen(fd), reused=True)
+    except BaseException:
+        fd.close()
+        raise
+
+
 def create_user_map(
     spec: MapSpec, btf_fd: FD | None, pin_dir: str | None, reuse: FD | None = None
 ) -> LoadedMap:

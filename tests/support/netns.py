@@ -1,0 +1,136 @@
+"""Test hosts: a network namespace joined to the root namespace by a veth pair.
+
+Addresses come from a documentation/benchmark range (TEST-NET-2/3, 198.18/15) that no route
+or address on this machine uses yet (some machines number their own uplink from TEST-NET-1).
+IPv6 is off and neighbours are static so that the only packets on the wire are the ones a test
+sends.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import subprocess
+import sys
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+SENDER = Path(__file__).with_name("udp_sender.py")
+
+
+def sh(*cmd: str) -> str:
+    return subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
+
+
+@dataclass(frozen=True)
+class NetPair:
+    ns: str
+    host_if: str  # in the root namespace: where programs are attached
+    peer_if: str  # inside `ns`
+    host_ip: str
+    peer_ip: str
+
+    def send_udp(self, port: int, count: int, pace: int = 0) -> subprocess.Popen:
+        """Start sending `count` UDP datagrams from the namespace to host_ip:port."""
+        return subprocess.Popen(
+            [
+                "ip",
+                "netns",
+                "exec",
+                self.ns,
+                sys.executable,
+                str(SENDER),
+                self.host_ip,
+                str(port),
+                str(count),
+                str(pace),
+            ],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+
+    def send_udp_wait(self, port: int, count: int) -> int:
+        p = self.send_udp(port, count)
+        out, err = p.communicate(timeout=120)
+        assert p.returncode == 0, err
+        return int(out)
+
+
+CANDIDATE_PREFIXES = ["198.51.100", "203.0.113", "198.18.213", "198.19.213"]
+
+
+def free_prefix() -> str:
+    used = sh("ip", "-4", "addr") + sh("ip", "-4", "route", "show", "table", "all")
+    for prefix in CANDIDATE_PREFIXES:
+        if prefix + "." not in used:
+            return prefix
+    raise AssertionError("no free test subnet: every candidate is in use on this machine")
+
+
+@contextlib.contextmanager
+def net_pair() -> Iterator[NetPair]:
+    tag = uuid.uuid4().hex[:6]
+    prefix = free_prefix()
+    net = NetPair(f"bgt-{tag}", f"bgh{tag}", f"bgp{tag}", f"{prefix}.1", f"{prefix}.2")
+    sh("ip", "netns", "add", net.ns)
+    try:
+        sh(
+            "ip",
+            "link",
+            "add",
+            net.host_if,
+            "type",
+            "veth",
+            "peer",
+            "name",
+            net.peer_if,
+            "netns",
+            net.ns,
+        )
+        for cmd in (
+            ["sysctl", "-qw", f"net.ipv6.conf.{net.host_if}.disable_ipv6=1"],
+            ["ip", "addr", "add", f"{net.host_ip}/24", "dev", net.host_if],
+            ["ip", "link", "set", net.host_if, "up"],
+        ):
+            sh(*cmd)
+        inside = ["ip", "netns", "exec", net.ns]
+        for cmd in (
+            ["sysctl", "-qw", f"net.ipv6.conf.{net.peer_if}.disable_ipv6=1"],
+            ["ip", "addr", "add", f"{net.peer_ip}/24", "dev", net.peer_if],
+            ["ip", "link", "set", net.peer_if, "up"],
+            ["ip", "link", "set", "lo", "up"],
+        ):
+            sh(*inside, *cmd)
+        host_mac = sh("cat", f"/sys/class/net/{net.host_if}/address").strip()
+        peer_mac = sh(*inside, "cat", f"/sys/class/net/{net.peer_if}/address").strip()
+        sh(
+            "ip",
+            "neigh",
+            "replace",
+            net.peer_ip,
+            "lladdr",
+            peer_mac,
+            "dev",
+            net.host_if,
+            "nud",
+            "permanent",
+        )
+        sh(
+            *inside,
+            "ip",
+            "neigh",
+            "replace",
+            net.host_ip,
+            "lladdr",
+            host_mac,
+            "dev",
+            net.peer_if,
+            "nud",
+            "permanent",
+        )
+        yield net
+    finally:
+        subprocess.run(["ip", "link", "del", net.host_if], capture_output=True)
+        subprocess.run(["ip", "netns", "del", net.ns], capture_output=True)
