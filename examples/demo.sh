@@ -1,21 +1,38 @@
 #!/usr/bin/env bash
-# The main job on the bundled example, end to end on this machine (run by `make demo`):
-# compile xdp_drop once, inspect its globals, render a template with new defaults, load it with
-# configured values through our own loader, check the kernel's view with bpftool, execute it
-# with BPF_PROG_TEST_RUN for two packets, and unload.
+# The main job on the bundled example, end to end on this machine (run by `make demo`, as root):
+#  1. compile xdp_drop once; inspect its globals; render a template with new defaults;
+#  2. node-local mode: `bpfglobals apply -f examples/xdp_drop.yaml` attaches it to a veth whose
+#     peer lives in a network namespace; real UDP traffic from there is dropped on the
+#     configured port; a new drop_port swaps in a new variant atomically (same link, new
+#     program ID, counters kept); a .data/.bss value is written live (same program ID).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BG=.venv/bin/bpfglobals
 PY=.venv/bin/python
-OUT=build/demo
-PIN=/sys/fs/bpf/bpfglobals-demo
+OUT=build/examples
+NS=bpfg-demo-peer
+DEV=bpfg-demo0
+PEER=bpfg-demo1
+ROOT=${BPFGLOBALS_BPFFS_ROOT:-/sys/fs/bpf/bpfglobals}
 mkdir -p "$OUT"
 
 step() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
-verdict() { # prog pin, packet file -> XDP verdict name
-  local rc
-  rc=$(bpftool -j prog run pinned "$1" data_in "$2" repeat 1 | $PY -c 'import json,sys; print(json.load(sys.stdin)["retval"])')
-  case $rc in 1) echo "XDP_DROP" ;; 2) echo "XDP_PASS" ;; *) echo "retval $rc" ;; esac
+cleanup() {
+  $BG delete xdp-drop >/dev/null 2>&1 || true
+  ip link del "$DEV" 2>/dev/null || true
+  ip netns del "$NS" 2>/dev/null || true
+}
+trap cleanup EXIT
+counters() { # the pinned per-CPU stats map: [0]=pass [1]=drop, summed over CPUs
+  bpftool -j map dump pinned "$ROOT/xdp-drop/maps/stats" | $PY -c '
+import json, sys
+tot = {int(e["key"][0], 16): sum(int.from_bytes(bytes(int(b, 16) for b in v["value"]), "little")
+                                 for v in e["values"]) for e in json.load(sys.stdin)}
+print("counters: pass=%d drop=%d" % (tot[0], tot[1]))'
+}
+send() { # port count: UDP from the namespace to this host
+  ip netns exec "$NS" $PY examples/udp_send.py "$HOST_IP" "$1" "$2" >/dev/null
+  echo "sent $2 UDP datagrams to port $1"
 }
 
 step "compile once: clang -O2 -g -target bpf examples/xdp_drop.bpf.c"
@@ -27,24 +44,49 @@ $BG inspect "$OUT/xdp_drop.bpf.o"
 
 step "bpfglobals render: a template with drop_port=53 baked in (only .rodata bytes change)"
 $BG render "$OUT/xdp_drop.bpf.o" -o "$OUT/xdp_drop-dns.bpf.o" --set drop_port=53
-$BG inspect "$OUT/xdp_drop-dns.bpf.o" --json | $PY -c \
-  'import json,sys; v={x["name"]: x["value"] for x in json.load(sys.stdin)["variables"]}; print("drop_port default now", v["drop_port"])'
+{ cmp -l "$OUT/xdp_drop.bpf.o" "$OUT/xdp_drop-dns.bpf.o" || true; } | wc -l | xargs echo "bytes changed:"
 
-step "bpfglobals load: our loader (pyelftools + cffi), values set at load time"
-$BG unload "$PIN" >/dev/null 2>&1 || true
-$BG load "$OUT/xdp_drop.bpf.o" --pin "$PIN" --set drop_port=53 --set log_level=1
+step "a test host: namespace $NS behind veth $DEV (198.51.100.0/24, TEST-NET-2)"
+cleanup
+HOST_IP=198.51.100.1
+ip netns add "$NS"
+ip link add "$DEV" type veth peer name "$PEER" netns "$NS"
+sysctl -qw "net.ipv6.conf.$DEV.disable_ipv6=1"
+ip addr add "$HOST_IP/24" dev "$DEV" && ip link set "$DEV" up
+ip netns exec "$NS" sysctl -qw "net.ipv6.conf.$PEER.disable_ipv6=1"
+ip netns exec "$NS" ip addr add 198.51.100.2/24 dev "$PEER"
+ip netns exec "$NS" ip link set "$PEER" up
+ip neigh replace 198.51.100.2 lladdr "$(ip netns exec "$NS" cat /sys/class/net/$PEER/address)" dev "$DEV" nud permanent
+ip netns exec "$NS" ip neigh replace "$HOST_IP" lladdr "$(cat /sys/class/net/$DEV/address)" dev "$PEER" nud permanent
 
-step "bpftool's view: libbpf-style map names, .rodata frozen with flags 0x480"
-bpftool map show pinned "$PIN/maps/_rodata"
-bpftool map dump pinned "$PIN/maps/_rodata"
+step "bpfglobals apply -f examples/xdp_drop.yaml  (drop_port 9999, XDP generic on $DEV)"
+sed "s/interface: bpfg-demo0/interface: $DEV/" examples/xdp_drop.yaml > "$OUT/xdp_drop.yaml"
+sed -i "s|path: ../build/examples/|path: ./|" "$OUT/xdp_drop.yaml"
+$BG apply -f "$OUT/xdp_drop.yaml"
+$BG get -o wide
+send 9999 1000
+send 8080 500
+counters
 
-step "BPF_PROG_TEST_RUN: UDP to port 53 is dropped, to port 80 passes"
-$PY examples/packet.py udp 53 > "$OUT/udp53.bin"
-$PY examples/packet.py udp 80 > "$OUT/udp80.bin"
-echo "udp dport 53 -> $(verdict "$PIN/programs/xdp_drop" "$OUT/udp53.bin")"
-echo "udp dport 80 -> $(verdict "$PIN/programs/xdp_drop" "$OUT/udp80.bin")"
+step "change drop_port to 8080: a new variant, swapped in atomically (same link, new program)"
+sed -i "s/drop_port: 9999/drop_port: 8080/" "$OUT/xdp_drop.yaml"
+$BG apply -f "$OUT/xdp_drop.yaml"
+$BG get
+send 9999 1000
+send 8080 500
+counters
 
-step "bpfglobals unload"
-$BG unload "$PIN"
+step "change log_level (a .bss/.data global): written into the live map, same program ID"
+sed -i "s/log_level: 0/log_level: 1/" "$OUT/xdp_drop.yaml"
+$BG apply -f "$OUT/xdp_drop.yaml"
+$BG get xdp-drop -o json | $PY -c 'import json,sys; d=json.load(sys.stdin); print("program", d["programs"][0]["id"], "globals", d["globals"])'
+
+step "bpftool's independent view"
+bpftool net show dev "$DEV"
+bpftool map show pinned "$ROOT/xdp-drop/variants/$($BG get xdp-drop -o json | $PY -c 'import json,sys; print(json.load(sys.stdin)["variant"])')/maps/_rodata"
+
+step "bpfglobals delete xdp-drop"
+$BG delete xdp-drop
+bpftool net show dev "$DEV" | head -3
 echo
-echo "demo done: one compile, configured at load time, no recompilation."
+echo "demo done: one compile, configured by values, swapped without a gap, no recompilation."

@@ -16,7 +16,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-SENDER = Path(__file__).with_name("udp_sender.py")
+SENDER = Path(__file__).resolve().parents[2] / "examples" / "udp_send.py"
 
 
 def sh(*cmd: str) -> str:

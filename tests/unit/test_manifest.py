@@ -27,7 +27,7 @@ def doc() -> dict:
 def test_example_manifest_parses_into_specs(doc: dict) -> None:
     m = parse_manifest(doc)
     assert m.name == "xdp-drop"
-    assert m.elf.path == "examples/xdp_drop.bpf.o"
+    assert m.elf.path == "../build/examples/xdp_drop.bpf.o"
     assert m.programs[0].name == "xdp_drop"
     assert m.programs[0].attach == XdpAttach(interface="bpfg-demo0", mode="generic")
     assert m.globals == {"drop_port": 9999, "drop_icmp": False, "log_level": 0}

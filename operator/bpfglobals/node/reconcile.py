@@ -75,6 +75,18 @@ def _attach_key(a: ProgramAttachment, p: AttachPoint) -> str:
 class NodeReconciler:
     def __init__(self, root: str | None = None) -> None:
         self.root = root or default_root()
+        # Parsed objects by ELF digest: a value change re-applies the same object, and
+        # parsing it again would cost more than loading the new variant.
+        self._objects: dict[str, ObjectSpec] = {}
+
+    def _object(self, data: bytes, sha: str, name: str) -> ObjectSpec:
+        obj = self._objects.get(sha)
+        if obj is None:
+            obj = read_object_bytes(data, name)
+            if len(self._objects) >= 8:
+                self._objects.pop(next(iter(self._objects)))
+            self._objects[sha] = obj
+        return obj
 
     # -- queries ------------------------------------------------------------------------------
 
@@ -100,7 +112,7 @@ class NodeReconciler:
     def apply(self, m: BpfProgramManifest, base_dir: str | Path = ".") -> ApplyResult:
         ensure_bpffs(os.path.dirname(self.root.rstrip("/")) or "/sys/fs/bpf")
         data, elf_sha = _read_elf(m, Path(base_dir))
-        obj = read_object_bytes(data, os.path.basename(m.elf.path or "object.bpf.o"))
+        obj = self._object(data, elf_sha, os.path.basename(m.elf.path or "object.bpf.o"))
         images = configure(obj, m.globals)  # every value checked before anything changes
         wanted = [(a, attach_point(a)) for a in m.programs]
         names = {p.name for p in obj.programs}

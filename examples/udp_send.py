@@ -1,6 +1,6 @@
 """Send COUNT UDP datagrams to HOST:PORT, pausing briefly every PACE packets; print COUNT.
 
-Run inside a test network namespace: `ip netns exec NS python udp_sender.py HOST PORT COUNT`.
+Run inside a network namespace: `ip netns exec NS python examples/udp_send.py HOST PORT COUNT`.
 """
 
 import socket
