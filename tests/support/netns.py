@@ -25,11 +25,16 @@ def sh(*cmd: str) -> str:
 
 @dataclass(frozen=True)
 class NetPair:
-    ns: str
-    host_if: str  # in the root namespace: where programs are attached
+    ns: str  # the peer's namespace: where test traffic comes from
+    host_if: str  # where programs are attached (in `host_ns`, or the root namespace)
     peer_if: str  # inside `ns`
     host_ip: str
     peer_ip: str
+    host_ns: str | None = None  # a simulated node's own namespace
+
+    @property
+    def host_netns_path(self) -> str | None:
+        return f"/run/netns/{self.host_ns}" if self.host_ns else None
 
     def send_udp(self, port: int, count: int, pace: int = 0) -> subprocess.Popen:
         """Start sending `count` UDP datagrams from the namespace to host_ip:port."""
@@ -134,3 +139,68 @@ def net_pair() -> Iterator[NetPair]:
     finally:
         subprocess.run(["ip", "link", "del", net.host_if], capture_output=True)
         subprocess.run(["ip", "netns", "del", net.ns], capture_output=True)
+
+
+@contextlib.contextmanager
+def node_pair(host_if: str = "bpfg0") -> Iterator[NetPair]:
+    """A simulated node: its own namespace holding `host_if`, joined by veth to a peer
+    namespace that sends the traffic. Nothing touches the root namespace."""
+    tag = uuid.uuid4().hex[:6]
+    node_ns, peer_ns = f"bgn-{tag}", f"bgp-{tag}"
+    net = NetPair(peer_ns, host_if, "bpfg1", "198.51.100.1", "198.51.100.2", node_ns)
+    sh("ip", "netns", "add", node_ns)
+    sh("ip", "netns", "add", peer_ns)
+    try:
+        on_node = ["ip", "netns", "exec", node_ns]
+        on_peer = ["ip", "netns", "exec", peer_ns]
+        sh(
+            *on_node,
+            "ip",
+            "link",
+            "add",
+            host_if,
+            "type",
+            "veth",
+            "peer",
+            "name",
+            net.peer_if,
+            "netns",
+            peer_ns,
+        )
+        for side, dev, ip in ((on_node, host_if, net.host_ip), (on_peer, net.peer_if, net.peer_ip)):
+            sh(*side, "sysctl", "-qw", f"net.ipv6.conf.{dev}.disable_ipv6=1")
+            sh(*side, "ip", "addr", "add", f"{ip}/24", "dev", dev)
+            sh(*side, "ip", "link", "set", dev, "up")
+            sh(*side, "ip", "link", "set", "lo", "up")
+        node_mac = sh(*on_node, "cat", f"/sys/class/net/{host_if}/address").strip()
+        peer_mac = sh(*on_peer, "cat", f"/sys/class/net/{net.peer_if}/address").strip()
+        sh(
+            *on_node,
+            "ip",
+            "neigh",
+            "replace",
+            net.peer_ip,
+            "lladdr",
+            peer_mac,
+            "dev",
+            host_if,
+            "nud",
+            "permanent",
+        )
+        sh(
+            *on_peer,
+            "ip",
+            "neigh",
+            "replace",
+            net.host_ip,
+            "lladdr",
+            node_mac,
+            "dev",
+            net.peer_if,
+            "nud",
+            "permanent",
+        )
+        yield net
+    finally:
+        subprocess.run(["ip", "netns", "del", peer_ns], capture_output=True)
+        subprocess.run(["ip", "netns", "del", node_ns], capture_output=True)

@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from bpfglobals.attach.links import attach, swap, unpin_link
+from bpfglobals.attach.netns import in_netns
 from bpfglobals.attach.targets import AttachPoint, ResolvedAttach, resolve
 from bpfglobals.elf import read_object_bytes
 from bpfglobals.elf.model import DataKind, ObjectSpec
@@ -73,8 +74,11 @@ def _attach_key(a: ProgramAttachment, p: AttachPoint) -> str:
 
 
 class NodeReconciler:
-    def __init__(self, root: str | None = None) -> None:
+    def __init__(self, root: str | None = None, netns: str | None = None) -> None:
         self.root = root or default_root()
+        # Interfaces are looked up and attached in this network namespace (a path such as
+        # /run/netns/NAME); None: the process's own.
+        self.netns = netns
         # Parsed objects by ELF digest: a value change re-applies the same object, and
         # parsing it again would cost more than loading the new variant.
         self._objects: dict[str, ObjectSpec] = {}
@@ -123,9 +127,11 @@ class NodeReconciler:
                     f"(has {', '.join(sorted(names))})"
                 )
         progtypes = {p.name: p.type for p in obj.programs}
-        targets = {
-            (a.name, _attach_key(a, p)): resolve(p, progtypes[a.name], a.name) for a, p in wanted
-        }
+        with in_netns(self.netns):
+            targets = {
+                (a.name, _attach_key(a, p)): resolve(p, progtypes[a.name], a.name)
+                for a, p in wanted
+            }
         lay = Layout(self.root, m.name)
         rec = read_record(lay.record)
         ro_key = _ro_key(obj, images, elf_sha, wanted)
@@ -269,7 +275,8 @@ class NodeReconciler:
                 raise
             swapped.append((link, new, old, what))
             return
-        fd = attach(new, target, what)
+        with in_netns(self.netns):
+            fd = attach(new, target, what)
         try:
             obj_pin(fd, path)
             created.append(path)

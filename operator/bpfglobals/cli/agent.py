@@ -1,0 +1,48 @@
+"""`bpfglobals agent --node-name NAME`: the node agent in the foreground."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+
+from bpfglobals.errors import BpfGlobalsError
+
+
+def run(args: argparse.Namespace) -> int:
+    from bpfglobals.k8s.agent import NodeAgent
+    from bpfglobals.k8s.client import Api, load_config
+    from bpfglobals.k8s.metrics import Health, serve
+    from bpfglobals.kernel.bpffs import ensure_bpffs
+    from bpfglobals.node.reconcile import NodeReconciler
+
+    node_name = args.node_name or os.environ.get("NODE_NAME")
+    if not node_name:
+        raise BpfGlobalsError("agent: --node-name or $NODE_NAME (downward API) is required")
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    ensure_bpffs()
+    load_config(args.kubeconfig)
+    health = Health()
+    serve(args.listen, args.metrics_port, args.health_port, health)
+    agent = NodeAgent(
+        Api.create(), node_name, NodeReconciler(args.bpffs_root, args.netns), args.cache_dir, health
+    )
+    agent.run()
+    return 0
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("agent", help="run the node agent in the foreground")
+    p.add_argument("--node-name", help="this node's name (default $NODE_NAME)")
+    p.add_argument("--bpffs-root", help="state root in bpffs (default /sys/fs/bpf/bpfglobals)")
+    p.add_argument("--netns", help="attach interfaces in this network namespace (a path)")
+    p.add_argument(
+        "--cache-dir",
+        default="/var/lib/bpfglobals/elf",
+        help="where fetched objects are kept, by digest",
+    )
+    p.add_argument("--kubeconfig", help="default: in-cluster, $KUBECONFIG, ~/.kube/config")
+    p.add_argument("--listen", default="0.0.0.0", help="address of /healthz and /metrics")
+    p.add_argument("--metrics-port", type=int, default=9090, help="Prometheus /metrics (0: off)")
+    p.add_argument("--health-port", type=int, default=9091, help="/healthz (0: off)")
+    p.set_defaults(func=run)

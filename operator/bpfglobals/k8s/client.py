@@ -1,0 +1,59 @@
+"""The Kubernetes API client, configured the usual way: in-cluster, $KUBECONFIG, ~/.kube/config."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from typing import Any
+
+from kubernetes import client, config
+
+from bpfglobals.k8s.resources import GROUP, VERSION
+
+
+def load_config(kubeconfig: str | None = None) -> None:
+    if kubeconfig:
+        config.load_kube_config(config_file=kubeconfig)
+    elif os.environ.get("KUBERNETES_SERVICE_HOST"):
+        config.load_incluster_config()
+    else:
+        config.load_kube_config()
+
+
+@dataclass
+class Api:
+    core: Any
+    custom: Any
+
+    @classmethod
+    def create(cls) -> Api:
+        return cls(client.CoreV1Api(), client.CustomObjectsApi())
+
+    # cluster-scoped custom objects of our group
+    def list(self, plural: str, label_selector: str = "") -> dict:
+        return self.custom.list_cluster_custom_object(
+            GROUP, VERSION, plural, label_selector=label_selector
+        )
+
+    def get(self, plural: str, name: str) -> dict:
+        return self.custom.get_cluster_custom_object(GROUP, VERSION, plural, name)
+
+    def create_obj(self, plural: str, body: dict) -> dict:
+        return self.custom.create_cluster_custom_object(GROUP, VERSION, plural, body)
+
+    def patch(self, plural: str, name: str, body: dict | list) -> dict:
+        """A merge patch (a dict) or a JSON patch (a list of operations)."""
+        kind = "json-patch" if isinstance(body, list) else "merge-patch"
+        return self.custom.patch_cluster_custom_object(
+            GROUP, VERSION, plural, name, body, _content_type=f"application/{kind}+json"
+        )
+
+    def patch_status(self, plural: str, name: str, body: dict) -> dict:
+        return self.custom.patch_cluster_custom_object_status(GROUP, VERSION, plural, name, body)
+
+    def delete(self, plural: str, name: str) -> None:
+        self.custom.delete_cluster_custom_object(GROUP, VERSION, plural, name)
+
+
+def is_not_found(e: Exception) -> bool:
+    return isinstance(e, client.ApiException) and e.status == 404

@@ -1,0 +1,181 @@
+"""The operator's logic as plain functions over the API (kopf handlers in `operator` call it).
+
+One `reconcile` per BpfProgram: validate the spec against its ELF (once per generation), select
+nodes, write the per-node objects as the rollout plan allows, and write the aggregated status
+only when it changed.
+"""
+
+from __future__ import annotations
+
+import datetime
+import logging
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from bpfglobals.errors import BpfGlobalsError
+from bpfglobals.k8s.aggregate import aggregate, same_status
+from bpfglobals.k8s.client import Api, is_not_found
+from bpfglobals.k8s.elf_source import fetch
+from bpfglobals.k8s.metrics import API_WRITES, DURATION, RECONCILES
+from bpfglobals.k8s.resources import (
+    API_VERSION,
+    LABEL_NODE,
+    LABEL_PROGRAM,
+    NODE_FINALIZER,
+    PROGRAM_NODES,
+    PROGRAMS,
+    desired_hash,
+    node_object_name,
+)
+from bpfglobals.k8s.rollout import NodeState, plan_rollout
+from bpfglobals.k8s.validate import validate
+
+log = logging.getLogger("bpfglobals.operator")
+EventFn = Callable[[str, str], None]  # (reason, message) -> posts a Warning Event
+
+
+def now() -> str:
+    return datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+class ProgramController:
+    def __init__(self, api: Api) -> None:
+        self.api = api
+        self._validated: dict[tuple[str, int], str | None] = {}
+
+    def reconcile(self, body: Mapping[str, Any], event: EventFn) -> dict[str, Any]:
+        with DURATION.labels("operator").time():
+            try:
+                status = self._reconcile(body, event)
+                RECONCILES.labels("operator", "ok").inc()
+                return status
+            except Exception:
+                RECONCILES.labels("operator", "error").inc()
+                raise
+
+    def _reconcile(self, body: Mapping[str, Any], event: EventFn) -> dict[str, Any]:
+        meta, spec = body["metadata"], body.get("spec") or {}
+        name, generation = meta["name"], meta.get("generation", 1)
+        desired = desired_hash(spec)
+        invalid = self._validate(name, generation, spec, event)
+        selected = self._select(spec.get("nodeSelector") or {})
+        objects = self._node_objects(name)
+        if invalid is None:
+            states = {
+                n: NodeState(
+                    n,
+                    (o.get("spec") or {}).get("configHash"),
+                    (o.get("status") or {}).get("configHash"),
+                    (o.get("status") or {}).get("phase"),
+                )
+                for n, o in objects.items()
+            }
+            limit = (spec.get("rollout") or {}).get("maxUnavailable")
+            plan = plan_rollout(desired, selected, states, limit)
+            for node in plan.create:
+                self._create_node_object(body, node, desired)
+            for node in plan.update:
+                self._update_node_object(name, node, spec, desired)
+            for node in plan.delete:
+                self._delete_node_object(name, node)
+            if plan.create or plan.update or plan.delete:
+                objects = self._node_objects(name)
+        previous = body.get("status") or {}
+        status = aggregate(
+            generation=generation,
+            desired=desired,
+            elf_sha=(spec.get("elf") or {}).get("sha256", ""),
+            selected=selected,
+            nodes={n: o for n, o in objects.items() if n in selected},
+            previous=previous,
+            invalid=invalid,
+            now=now(),
+        )
+        if not same_status(status, previous):
+            self.api.patch_status(PROGRAMS, name, {"status": status})
+            API_WRITES.labels("operator", "status").inc()
+        return status
+
+    def _validate(
+        self, name: str, generation: int, spec: Mapping[str, Any], event: EventFn
+    ) -> str | None:
+        key = (name, generation)
+        if key not in self._validated:
+            try:
+                validate(name, spec, fetch(spec.get("elf") or {}, self.api.core))
+                self._validated[key] = None
+            except BpfGlobalsError as e:
+                self._validated[key] = str(e)
+                event("InvalidSpec", str(e))
+                log.warning("bpfprogram %s generation %s: %s", name, generation, e)
+            for old in [k for k in self._validated if k[0] == name and k[1] < generation]:
+                del self._validated[old]
+        return self._validated[key]
+
+    def _select(self, selector: Mapping[str, str]) -> list[str]:
+        label_selector = ",".join(f"{k}={v}" for k, v in sorted(selector.items()))
+        nodes = self.api.core.list_node(label_selector=label_selector).items
+        return sorted(n.metadata.name for n in nodes)
+
+    def _node_objects(self, name: str) -> dict[str, dict]:
+        items = self.api.list(PROGRAM_NODES, f"{LABEL_PROGRAM}={name}")["items"]
+        return {
+            o["spec"]["nodeName"]: o for o in items if not o["metadata"].get("deletionTimestamp")
+        }
+
+    def _node_spec(self, name: str, node: str, spec: Mapping[str, Any], desired: str) -> dict:
+        program = {k: spec[k] for k in ("elf", "programs", "globals", "resetBss") if k in spec}
+        return {"bpfProgram": name, "nodeName": node, "configHash": desired, "program": program}
+
+    def _create_node_object(self, body: Mapping[str, Any], node: str, desired: str) -> None:
+        meta, spec = body["metadata"], body.get("spec") or {}
+        obj = {
+            "apiVersion": API_VERSION,
+            "kind": "BpfProgramNode",
+            "metadata": {
+                "name": node_object_name(meta["name"], node),
+                "labels": {LABEL_PROGRAM: meta["name"], LABEL_NODE: node},
+                "finalizers": [NODE_FINALIZER],
+                "ownerReferences": [
+                    {
+                        "apiVersion": API_VERSION,
+                        "kind": "BpfProgram",
+                        "name": meta["name"],
+                        "uid": meta["uid"],
+                        "controller": True,
+                        "blockOwnerDeletion": True,
+                    }
+                ],
+            },
+            "spec": self._node_spec(meta["name"], node, spec, desired),
+        }
+        self.api.create_obj(PROGRAM_NODES, obj)
+        API_WRITES.labels("operator", "create").inc()
+
+    def _update_node_object(
+        self, name: str, node: str, spec: Mapping[str, Any], desired: str
+    ) -> None:
+        # A merge patch would keep globals the new spec dropped: replace the whole program.
+        patch = {"spec": self._node_spec(name, node, spec, desired)}
+        self.api.patch(
+            PROGRAM_NODES,
+            node_object_name(name, node),
+            [{"op": "replace", "path": "/spec", "value": patch["spec"]}],
+        )
+        API_WRITES.labels("operator", "update").inc()
+
+    def _delete_node_object(self, name: str, node: str) -> None:
+        try:
+            self.api.delete(PROGRAM_NODES, node_object_name(name, node))
+            API_WRITES.labels("operator", "delete").inc()
+        except Exception as e:
+            if not is_not_found(e):
+                raise
+
+    def delete(self, name: str) -> int:
+        """Ask every node to detach; return how many node objects are still there."""
+        items = self.api.list(PROGRAM_NODES, f"{LABEL_PROGRAM}={name}")["items"]
+        for o in items:
+            if not o["metadata"].get("deletionTimestamp"):
+                self._delete_node_object(name, o["spec"]["nodeName"])
+        return len(items)

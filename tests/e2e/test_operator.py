@@ -1,0 +1,426 @@
+"""End to end: the operator and three node agents (separate processes, each a simulated node
+with its own Node object, bpffs root and network namespace) on a real apiserver and kernel."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from tests.support.bpftool import bpftool
+from tests.support.netns import node_pair
+
+CLI = str(Path(sys.executable).parent / "bpfglobals")
+NODES = 3
+
+
+def wait_for(what: str, check: Callable[[], object], timeout: float = 60) -> object:
+    deadline = time.monotonic() + timeout
+    last = None
+    while time.monotonic() < deadline:
+        last = check()
+        if last:
+            return last
+        time.sleep(0.2)
+    raise AssertionError(f"timed out waiting for {what} (last: {last!r})")
+
+
+class Stack:
+    """The operator, the agents and their simulated nodes."""
+
+    def __init__(self, control_plane, kubectl, tmp: Path) -> None:
+        self.cp, self.kubectl, self.tmp = control_plane, kubectl, tmp
+        self.tag = uuid.uuid4().hex[:6]
+        self.nodes: dict[str, dict] = {}
+        self.procs: dict[str, subprocess.Popen] = {}
+
+    def env(self) -> dict[str, str]:
+        return {**os.environ, "KUBECONFIG": self.cp.kubeconfig}
+
+    def start_agent(self, node: str) -> None:
+        n = self.nodes[node]
+        log = open(self.tmp / f"agent-{node}.log", "ab")  # noqa: SIM115 - the child owns it
+        self.procs[node] = subprocess.Popen(
+            [
+                CLI,
+                "agent",
+                "--node-name",
+                node,
+                "--bpffs-root",
+                n["root"],
+                "--netns",
+                n["net"].host_netns_path,
+                "--cache-dir",
+                str(self.tmp / f"cache-{node}"),
+                "--listen",
+                "127.0.0.1",
+                "--metrics-port",
+                "0",
+                "--health-port",
+                "0",
+            ],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env=self.env(),
+        )
+        log.close()
+
+    def start_operator(self) -> None:
+        log = open(self.tmp / "operator.log", "ab")  # noqa: SIM115 - the child owns it
+        self.procs["operator"] = subprocess.Popen(
+            [CLI, "operator", "--listen", "127.0.0.1", "--metrics-port", "0", "--health-port", "0"],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env=self.env(),
+        )
+        log.close()
+
+    def stop(self, name: str, sig: int = 15) -> None:
+        p = self.procs.pop(name)
+        p.send_signal(sig)
+        try:
+            p.wait(10)
+        except subprocess.TimeoutExpired:
+            p.kill()
+            p.wait()
+
+    def program(self, name: str) -> dict:
+        return json.loads(self.kubectl("get", "bpfprogram", name, "-o", "json").stdout)
+
+    def apply(self, doc: dict) -> None:
+        self.kubectl("apply", "-f", "-", input=json.dumps(doc))
+
+    def wait_ready(self, name: str, generation: int | None = None, timeout: float = 90) -> dict:
+        def ready():
+            st = self.program(name).get("status") or {}
+            gen_ok = generation is None or st.get("observedGeneration") == generation
+            return st if gen_ok and st.get("phase") == "Ready" else None
+
+        return wait_for(f"{name} Ready", ready, timeout)
+
+    def logs(self) -> str:
+        return "\n".join(f"--- {f.name}\n{f.read_text()[-3000:]}" for f in self.tmp.glob("*.log"))
+
+
+@pytest.fixture(scope="module")
+def stack(control_plane, kubectl, make_nodes, tmp_path_factory, bpf_object):
+    s = Stack(control_plane, kubectl, tmp_path_factory.mktemp("stack"))
+    pairs = []
+    try:
+        for i in range(NODES):
+            ctx = node_pair()
+            net = ctx.__enter__()
+            pairs.append(ctx)
+            name = f"node-{s.tag}-{i}"
+            s.nodes[name] = {"net": net, "root": f"/sys/fs/bpf/bgt-e2e-{s.tag}-{i}"}
+        make_nodes(*s.nodes, labels={"bpfglobals.io/e2e": s.tag})
+        for node in s.nodes:
+            s.start_agent(node)
+        s.start_operator()
+        elf = bpf_object("examples/xdp_drop.bpf.c")
+        s.elf_sha = hashlib.sha256(elf.read_bytes()).hexdigest()
+        kubectl(
+            "create",
+            "configmap",
+            f"xdp-drop-{s.tag}",
+            "-n",
+            "default",
+            f"--from-file=xdp_drop.bpf.o={elf}",
+        )
+        prune = bpf_object("prune")
+        s.prune_sha = hashlib.sha256(prune.read_bytes()).hexdigest()
+        kubectl(
+            "create",
+            "configmap",
+            f"prune-{s.tag}",
+            "-n",
+            "default",
+            f"--from-file=prune.bpf.o={prune}",
+        )
+        yield s
+    finally:
+        kubectl("delete", "bpfprograms", "--all", "--timeout=60s", check=False)
+        for name in list(s.procs):
+            s.stop(name)
+        for n in s.nodes.values():
+            subprocess.run(["rm", "-rf", n["root"]], check=False)
+        for ctx in pairs:
+            ctx.__exit__(None, None, None)
+        kubectl("delete", "node", *s.nodes, check=False)
+
+
+def xdp_drop(
+    stack: Stack, name: str, globals_: dict, max_unavailable: int = 1, sha: str | None = None
+) -> dict:
+    return {
+        "apiVersion": "bpfglobals.io/v1alpha1",
+        "kind": "BpfProgram",
+        "metadata": {"name": name},
+        "spec": {
+            "elf": {
+                "configMap": {
+                    "namespace": "default",
+                    "name": f"xdp-drop-{stack.tag}",
+                    "key": "xdp_drop.bpf.o",
+                },
+                "sha256": sha or stack.elf_sha,
+            },
+            "programs": [
+                {"name": "xdp_drop", "attach": {"xdp": {"interface": "bpfg0", "mode": "generic"}}}
+            ],
+            "globals": globals_,
+            "nodeSelector": {"bpfglobals.io/e2e": stack.tag},
+            "rollout": {"maxUnavailable": max_unavailable},
+        },
+    }
+
+
+def node_status(prog: dict) -> dict[str, dict]:
+    return {n["nodeName"]: n for n in prog["status"]["nodes"]}
+
+
+def xdp_ids(net) -> list[int]:
+    """bpftool's view of the XDP programs on the node's interface (inside its namespace)."""
+    shown = subprocess.run(
+        ["ip", "netns", "exec", net.host_ns, "bpftool", "-j", "net", "show", "dev", net.host_if],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return [x["id"] for x in json.loads(shown.stdout)[0]["xdp"]]
+
+
+def stats(root: str, program: str) -> dict[int, int]:
+    out = {}
+    for e in bpftool("map", "dump", "pinned", f"{root}/{program}/maps/stats"):
+        key = int(e["key"][0], 16)
+        out[key] = sum(
+            int.from_bytes(bytes(int(b, 16) for b in v["value"]), "little") for v in e["values"]
+        )
+    return out
+
+
+def test_apply_rolls_out_to_every_node(stack) -> None:
+    stack.apply(xdp_drop(stack, "web", {"drop_port": 7001}))
+    stack.kubectl("wait", "--for=condition=Ready", "bpfprogram/web", "--timeout=90s")
+    table = stack.kubectl("get", "bpfprograms", "web").stdout.split()
+    assert table[:5] == ["NAME", "PHASE", "READY", "CONFIG", "AGE"]
+    assert table[5:8] == ["web", "Ready", f"{NODES}/{NODES}"], stack.logs()
+    prog = stack.program("web")
+    nodes = node_status(prog)
+    assert set(nodes) == set(stack.nodes)
+    for node, n in stack.nodes.items():
+        st = nodes[node]
+        # the map IDs in status are the node's real maps, per bpftool
+        for pin, kernel_name in (("maps/stats", "stats"), ("maps/_bss", "xdp_drop.bss")):
+            shown = bpftool("map", "show", "pinned", f"{n['root']}/web/{pin}")
+            assert st["maps"][kernel_name] == shown["id"]
+        assert xdp_ids(n["net"]) == [st["programs"][0]["id"]]
+        # the configured value is in the node's frozen .rodata map
+        variant = max(os.listdir(f"{n['root']}/web/variants"))
+        ro = bpftool("map", "dump", "pinned", f"{n['root']}/web/variants/{variant}/maps/_rodata")
+        values = {k: v for e in ro[0]["formatted"]["value"][".rodata"] for k, v in e.items()}
+        assert values["drop_port"] == 7001
+        assert (
+            st["maps"]["xdp_drop.rodata"]
+            == bpftool("map", "show", "pinned", f"{n['root']}/web/variants/{variant}/maps/_rodata")[
+                "id"
+            ]
+        )
+        # and the program filters real traffic on that node
+        sent = n["net"].send_udp_wait(7001, 100)
+        assert stats(n["root"], "web")[1] == sent
+    cond = {c["type"]: c for c in prog["status"]["conditions"]}
+    assert cond["Ready"]["status"] == "True"
+    assert cond["Ready"]["observedGeneration"] == prog["metadata"]["generation"]
+
+
+def test_rodata_change_rolls_one_node_at_a_time(stack) -> None:
+    before = node_status(stack.program("web"))
+    net0 = stack.nodes[sorted(stack.nodes)[0]]
+    before_count = sum(stats(net0["root"], "web").values())
+    sender = net0["net"].send_udp(8000, 20000, pace=32)
+    stack.apply(xdp_drop(stack, "web", {"drop_port": 7002}))
+    generation = stack.program("web")["metadata"]["generation"]
+    max_in_flight, saw_partial = 0, False
+    deadline = time.monotonic() + 90
+    while time.monotonic() < deadline:
+        items = json.loads(
+            stack.kubectl(
+                "get", "bpfprogramnodes", "-l", "bpfglobals.io/program=web", "-o", "json"
+            ).stdout
+        )
+        desired = stack.program("web")["status"].get("configHash")
+        specs = [i["spec"]["configHash"] for i in items["items"]]
+        done = [
+            i
+            for i in items["items"]
+            if (i.get("status") or {}).get("configHash") == i["spec"]["configHash"]
+            and i["status"].get("phase") == "Ready"
+        ]
+        in_flight = len(items["items"]) - len(done)
+        max_in_flight = max(max_in_flight, in_flight)
+        saw_partial |= len(set(specs)) > 1
+        st = stack.program("web").get("status") or {}
+        if (
+            st.get("observedGeneration") == generation
+            and st.get("phase") == "Ready"
+            and all(s == desired for s in specs)
+        ):
+            break
+        time.sleep(0.05)
+    stack.wait_ready("web", generation)
+    assert max_in_flight <= 1
+    assert saw_partial  # some nodes had the new spec while others still had the old one
+    after = node_status(stack.program("web"))
+    for node in stack.nodes:
+        old, new = before[node]["programs"][0], after[node]["programs"][0]
+        assert new["id"] != old["id"]  # a new variant
+        assert new["links"][0]["id"] == old["links"][0]["id"]  # the same link
+    out, _ = sender.communicate(timeout=60)
+    counted = sum(stats(net0["root"], "web").values()) - before_count
+    assert counted == int(out)  # traffic never interrupted: every packet seen by a variant
+
+
+def test_data_change_keeps_programs(stack) -> None:
+    before = node_status(stack.program("web"))
+    stack.apply(xdp_drop(stack, "web", {"drop_port": 7002, "log_level": 2}))
+    generation = stack.program("web")["metadata"]["generation"]
+    stack.wait_ready("web", generation)
+    after = node_status(stack.program("web"))
+    for node in stack.nodes:
+        assert after[node]["programs"][0]["id"] == before[node]["programs"][0]["id"]
+
+
+def events_for(stack: Stack, name: str) -> str:
+    return stack.kubectl(
+        "get", "events", "-A", "--field-selector", f"involvedObject.name={name}", "-o", "json"
+    ).stdout
+
+
+@pytest.mark.parametrize(
+    ("globals_", "sha", "cause"),
+    [
+        ({"drop_prot": 1}, None, "no global variable 'drop_prot'"),
+        ({"drop_port": 70000}, None, "70000 is out of range"),
+        ({"drop_port": 7003}, "0" * 64, "sha256 mismatch"),
+    ],
+)
+def test_bad_input_is_reported_and_the_old_config_keeps_running(
+    stack, globals_, sha, cause
+) -> None:
+    running = node_status(stack.program("web"))
+    stack.apply(xdp_drop(stack, "web", globals_, sha=sha))
+    generation = stack.program("web")["metadata"]["generation"]
+
+    def degraded():
+        st = stack.program("web").get("status") or {}
+        return (
+            st
+            if st.get("observedGeneration") == generation and st.get("phase") == "Degraded"
+            else None
+        )
+
+    st = wait_for("Degraded", degraded)
+    cond = {c["type"]: c for c in st["conditions"]}
+    assert cond["Ready"]["status"] == "False" and cause in cond["Degraded"]["message"]
+    assert cause in events_for(stack, "web")
+    for node, n in node_status(stack.program("web")).items():
+        assert n["programs"][0]["id"] == running[node]["programs"][0]["id"]
+    stack.apply(xdp_drop(stack, "web", {"drop_port": 7002, "log_level": 2}))
+    stack.wait_ready("web", stack.program("web")["metadata"]["generation"])
+
+
+def wait_degraded(stack: Stack, name: str) -> dict:
+    """The status once the operator has judged the current generation Degraded."""
+    generation = stack.program(name)["metadata"]["generation"]
+
+    def degraded():
+        st = stack.program(name).get("status") or {}
+        return (
+            st
+            if st.get("observedGeneration") == generation and st.get("phase") == "Degraded"
+            else None
+        )
+
+    return wait_for(f"{name} Degraded", degraded)
+
+
+def test_verifier_rejection_stops_the_rollout(stack) -> None:
+    doc = {
+        "apiVersion": "bpfglobals.io/v1alpha1",
+        "kind": "BpfProgram",
+        "metadata": {"name": "guard"},
+        "spec": {
+            "elf": {
+                "configMap": {
+                    "namespace": "default",
+                    "name": f"prune-{stack.tag}",
+                    "key": "prune.bpf.o",
+                },
+                "sha256": stack.prune_sha,
+            },
+            "programs": [
+                {
+                    "name": "guarded",
+                    "attach": {"tcx": {"interface": "bpfg0", "direction": "ingress"}},
+                }
+            ],
+            "globals": {"answer": 1},
+            "nodeSelector": {"bpfglobals.io/e2e": stack.tag},
+            "rollout": {"maxUnavailable": 1},
+        },
+    }
+    # guarded is an XDP program: attaching it with tcx is refused on the node
+    stack.apply(doc)
+    st = wait_degraded(stack, "guard")
+    assert "tcx attach needs" in st["message"], (st, stack.logs())
+    doc["spec"]["programs"][0]["attach"] = {"xdp": {"interface": "lo", "mode": "generic"}}
+    stack.apply(doc)
+    ok = stack.wait_ready("guard", stack.program("guard")["metadata"]["generation"])
+    running = {n["nodeName"]: n["programs"][0]["id"] for n in ok["nodes"]}
+    doc["spec"]["globals"] = {"unsafe_path": True}
+    stack.apply(doc)
+    st = wait_degraded(stack, "guard")
+    assert "rejected by the verifier" in st["message"], (st, stack.logs())
+    time.sleep(2)  # the rollout must not go on to other nodes
+    items = json.loads(
+        stack.kubectl(
+            "get", "bpfprogramnodes", "-l", "bpfglobals.io/program=guard", "-o", "json"
+        ).stdout
+    )
+    phases = sorted((i.get("status") or {}).get("phase", "") for i in items["items"])
+    assert phases == ["Failed", "Ready", "Ready"], (items, stack.logs())
+    for n in stack.program("guard")["status"]["nodes"]:
+        assert n["programs"][0]["id"] == running[n["nodeName"]]  # old variant still runs
+    stack.kubectl("delete", "bpfprogram", "guard", "--timeout=60s")
+
+
+def test_agent_restart_readopts_without_double_attach(stack) -> None:
+    node = sorted(stack.nodes)[1]
+    n = stack.nodes[node]
+    before = node_status(stack.program("web"))[node]
+    stack.stop(node, sig=9)
+    stack.start_agent(node)
+    time.sleep(3)
+    stack.wait_ready("web")
+    after = node_status(stack.program("web"))[node]
+    assert after["programs"] == before["programs"]  # same program, same link
+    assert len(os.listdir(f"{n['root']}/web/links")) == 1
+    assert len(os.listdir(f"{n['root']}/web/variants")) == 1
+
+
+def test_delete_detaches_everywhere(stack) -> None:
+    stack.kubectl("delete", "bpfprogram", "web", "--timeout=60s")
+    assert stack.kubectl("get", "bpfprogramnodes", "-o", "name").stdout.strip() == ""
+    for n in stack.nodes.values():
+        assert not os.path.exists(f"{n['root']}/web")
+        assert xdp_ids(n["net"]) == []
