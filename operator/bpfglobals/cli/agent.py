@@ -19,7 +19,8 @@ def run(args: argparse.Namespace) -> int:
     node_name = args.node_name or os.environ.get("NODE_NAME")
     if not node_name:
         raise BpfGlobalsError("agent: --node-name or $NODE_NAME (downward API) is required")
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    level = os.environ.get("BPFGLOBALS_LOG_LEVEL", "info").upper()
+    logging.basicConfig(level=level, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     ensure_bpffs()
     load_config(args.kubeconfig)
     health = Health()

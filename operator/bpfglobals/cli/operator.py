@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import argparse
+import logging
+import os
 
 
 def run(args: argparse.Namespace) -> int:
     from bpfglobals.k8s.metrics import Health, serve
     from bpfglobals.k8s.operator import run as run_operator
 
+    level = os.environ.get("BPFGLOBALS_LOG_LEVEL", "info").upper()
+    logging.basicConfig(level=level, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     serve(args.listen, args.metrics_port, 0, Health())
     liveness = f"http://{args.listen}:{args.health_port}/healthz" if args.health_port else None
     run_operator(args.kubeconfig, liveness)

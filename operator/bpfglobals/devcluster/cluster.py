@@ -56,7 +56,7 @@ def _alive(pid: int) -> bool:
 
 class DevCluster:
     def __init__(self, state_dir: str | None = None) -> None:
-        self.dir = Path(state_dir or os.environ.get(STATE_ENV, DEFAULT_STATE))
+        self.dir = Path(state_dir or os.environ.get(STATE_ENV, DEFAULT_STATE)).absolute()
 
     @property
     def info_file(self) -> Path:

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import datetime
 import logging
+import threading
+from collections import defaultdict
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -42,9 +44,11 @@ class ProgramController:
     def __init__(self, api: Api) -> None:
         self.api = api
         self._validated: dict[tuple[str, int], str | None] = {}
+        # kopf may run a spec handler and the timer of one object at once: one at a time.
+        self._locks: defaultdict[str, threading.Lock] = defaultdict(threading.Lock)
 
     def reconcile(self, body: Mapping[str, Any], event: EventFn) -> dict[str, Any]:
-        with DURATION.labels("operator").time():
+        with DURATION.labels("operator").time(), self._locks[body["metadata"]["name"]]:
             try:
                 status = self._reconcile(body, event)
                 RECONCILES.labels("operator", "ok").inc()
@@ -149,8 +153,12 @@ class ProgramController:
             },
             "spec": self._node_spec(meta["name"], node, spec, desired),
         }
-        self.api.create_obj(PROGRAM_NODES, obj)
-        API_WRITES.labels("operator", "create").inc()
+        try:
+            self.api.create_obj(PROGRAM_NODES, obj)
+            API_WRITES.labels("operator", "create").inc()
+        except Exception as e:
+            if getattr(e, "status", None) != 409:  # already there: a concurrent reconcile won
+                raise
 
     def _update_node_object(
         self, name: str, node: str, spec: Mapping[str, Any], desired: str

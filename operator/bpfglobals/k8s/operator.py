@@ -40,7 +40,10 @@ def _reconcile(body: kopf.Body) -> None:
     def event(reason: str, message: str) -> None:
         kopf.warn(body, reason=reason, message=message)
 
-    status = controller().reconcile(body, event)
+    try:
+        status = controller().reconcile(body, event)
+    except Exception as e:  # API hiccups: retry soon rather than after kopf's default minute
+        raise kopf.TemporaryError(f"reconcile failed: {e}", delay=1) from e
     name = body["metadata"]["name"]
     _state["last"][name] = time.monotonic()
     if status["phase"] == "Ready" or status["phase"] == "Degraded":
@@ -80,5 +83,4 @@ def on_delete(name: str, **_: Any) -> None:
 
 def run(kubeconfig: str | None = None, liveness: str | None = None) -> None:
     _state["kubeconfig"] = kubeconfig
-    kopf.configure(verbose=False)
     kopf.run(standalone=True, clusterwide=True, liveness_endpoint=liveness)

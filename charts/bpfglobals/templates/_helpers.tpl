@@ -1,0 +1,13 @@
+{{- define "bpfglobals.name" -}}bpfglobals{{- end -}}
+{{- define "bpfglobals.image" -}}
+{{ .Values.image.repository }}:{{ .Values.image.tag | default .Chart.AppVersion }}
+{{- end -}}
+{{- define "bpfglobals.labels" -}}
+app.kubernetes.io/name: bpfglobals
+app.kubernetes.io/instance: {{ .Release.Name }}
+app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
+app.kubernetes.io/managed-by: {{ .Release.Service }}
+helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version }}
+{{- end -}}
+{{- define "bpfglobals.operatorSA" -}}{{ .Release.Name }}-operator{{- end -}}
+{{- define "bpfglobals.agentSA" -}}{{ .Release.Name }}-agent{{- end -}}
