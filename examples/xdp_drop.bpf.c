@@ -4,7 +4,8 @@
 // Compiled once; configured through its globals, never recompiled:
 //   .rodata  drop_port, drop_icmp   -> a change loads a new variant (frozen, so the verifier
 //                                      prunes dead branches) and swaps it in atomically
-//   .data    log_level              -> written into the live map, same program
+//   .bss     log_level              -> written into the live map, same program (zero-initialized,
+//                                      so clang puts it in .bss; `= 1` would make it .data)
 //   .bss     last_dropped_saddr     -> runtime state written by the program
 //   stats    (BTF map, pinned)      -> counters shared by every variant across swaps
 #include <stdbool.h>

@@ -7,123 +7,29 @@ import hashlib
 import json
 import os
 import subprocess
-import sys
 import time
-import uuid
-from collections.abc import Callable
+import urllib.request
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import pytest
+import yaml
 
-from tests.support.bpftool import bpftool
-from tests.support.netns import node_pair
+from bpfglobals.devcluster.cluster import free_port
+from bpfglobals.k8s.resources import node_object_name
+from tests.support.bpftool import bpftool, percpu_sum, section_vars
+from tests.support.stack import Stack, wait_for
+from tests.support.tcp_proxy import TcpProxy
 
-CLI = str(Path(sys.executable).parent / "bpfglobals")
 NODES = 3
 
 
-def wait_for(what: str, check: Callable[[], object], timeout: float = 60) -> object:
-    deadline = time.monotonic() + timeout
-    last = None
-    while time.monotonic() < deadline:
-        last = check()
-        if last:
-            return last
-        time.sleep(0.2)
-    raise AssertionError(f"timed out waiting for {what} (last: {last!r})")
-
-
-class Stack:
-    """The operator, the agents and their simulated nodes."""
-
-    def __init__(self, control_plane, kubectl, tmp: Path) -> None:
-        self.cp, self.kubectl, self.tmp = control_plane, kubectl, tmp
-        self.tag = uuid.uuid4().hex[:6]
-        self.nodes: dict[str, dict] = {}
-        self.procs: dict[str, subprocess.Popen] = {}
-
-    def env(self) -> dict[str, str]:
-        return {**os.environ, "KUBECONFIG": self.cp.kubeconfig}
-
-    def start_agent(self, node: str) -> None:
-        n = self.nodes[node]
-        log = open(self.tmp / f"agent-{node}.log", "ab")  # noqa: SIM115 - the child owns it
-        self.procs[node] = subprocess.Popen(
-            [
-                CLI,
-                "agent",
-                "--node-name",
-                node,
-                "--bpffs-root",
-                n["root"],
-                "--netns",
-                n["net"].host_netns_path,
-                "--cache-dir",
-                str(self.tmp / f"cache-{node}"),
-                "--listen",
-                "127.0.0.1",
-                "--metrics-port",
-                "0",
-                "--health-port",
-                "0",
-            ],
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            env=self.env(),
-        )
-        log.close()
-
-    def start_operator(self) -> None:
-        log = open(self.tmp / "operator.log", "ab")  # noqa: SIM115 - the child owns it
-        self.procs["operator"] = subprocess.Popen(
-            [CLI, "operator", "--listen", "127.0.0.1", "--metrics-port", "0", "--health-port", "0"],
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            env=self.env(),
-        )
-        log.close()
-
-    def stop(self, name: str, sig: int = 15) -> None:
-        p = self.procs.pop(name)
-        p.send_signal(sig)
-        try:
-            p.wait(10)
-        except subprocess.TimeoutExpired:
-            p.kill()
-            p.wait()
-
-    def program(self, name: str) -> dict:
-        return json.loads(self.kubectl("get", "bpfprogram", name, "-o", "json").stdout)
-
-    def apply(self, doc: dict) -> None:
-        self.kubectl("apply", "-f", "-", input=json.dumps(doc))
-
-    def wait_ready(self, name: str, generation: int | None = None, timeout: float = 90) -> dict:
-        def ready():
-            st = self.program(name).get("status") or {}
-            gen_ok = generation is None or st.get("observedGeneration") == generation
-            return st if gen_ok and st.get("phase") == "Ready" else None
-
-        return wait_for(f"{name} Ready", ready, timeout)
-
-    def logs(self) -> str:
-        return "\n".join(f"--- {f.name}\n{f.read_text()[-3000:]}" for f in self.tmp.glob("*.log"))
-
-
 @pytest.fixture(scope="module")
-def stack(control_plane, kubectl, make_nodes, tmp_path_factory, bpf_object):
+def stack(control_plane, kubectl, tmp_path_factory, bpf_object):
     s = Stack(control_plane, kubectl, tmp_path_factory.mktemp("stack"))
-    pairs = []
     try:
         for i in range(NODES):
-            ctx = node_pair()
-            net = ctx.__enter__()
-            pairs.append(ctx)
-            name = f"node-{s.tag}-{i}"
-            s.nodes[name] = {"net": net, "root": f"/sys/fs/bpf/bgt-e2e-{s.tag}-{i}"}
-        make_nodes(*s.nodes, labels={"bpfglobals.io/e2e": s.tag})
-        for node in s.nodes:
-            s.start_agent(node)
+            s.start_agent(s.add_node(i))
         s.start_operator()
         elf = bpf_object("examples/xdp_drop.bpf.c")
         s.elf_sha = hashlib.sha256(elf.read_bytes()).hexdigest()
@@ -147,14 +53,7 @@ def stack(control_plane, kubectl, make_nodes, tmp_path_factory, bpf_object):
         )
         yield s
     finally:
-        kubectl("delete", "bpfprograms", "--all", "--timeout=60s", check=False)
-        for name in list(s.procs):
-            s.stop(name)
-        for n in s.nodes.values():
-            subprocess.run(["rm", "-rf", n["root"]], check=False)
-        for ctx in pairs:
-            ctx.__exit__(None, None, None)
-        kubectl("delete", "node", *s.nodes, check=False)
+        s.close()
 
 
 def xdp_drop(
@@ -199,13 +98,7 @@ def xdp_ids(net) -> list[int]:
 
 
 def stats(root: str, program: str) -> dict[int, int]:
-    out = {}
-    for e in bpftool("map", "dump", "pinned", f"{root}/{program}/maps/stats"):
-        key = int(e["key"][0], 16)
-        out[key] = sum(
-            int.from_bytes(bytes(int(b, 16) for b in v["value"]), "little") for v in e["values"]
-        )
-    return out
+    return percpu_sum(f"{root}/{program}/maps/stats")
 
 
 def test_apply_rolls_out_to_every_node(stack) -> None:
@@ -226,9 +119,8 @@ def test_apply_rolls_out_to_every_node(stack) -> None:
         assert xdp_ids(n["net"]) == [st["programs"][0]["id"]]
         # the configured value is in the node's frozen .rodata map
         variant = max(os.listdir(f"{n['root']}/web/variants"))
-        ro = bpftool("map", "dump", "pinned", f"{n['root']}/web/variants/{variant}/maps/_rodata")
-        values = {k: v for e in ro[0]["formatted"]["value"][".rodata"] for k, v in e.items()}
-        assert values["drop_port"] == 7001
+        rodata = f"{n['root']}/web/variants/{variant}/maps/_rodata"
+        assert section_vars(rodata, ".rodata")["drop_port"] == 7001
         assert (
             st["maps"]["xdp_drop.rodata"]
             == bpftool("map", "show", "pinned", f"{n['root']}/web/variants/{variant}/maps/_rodata")[
@@ -402,6 +294,55 @@ def test_verifier_rejection_stops_the_rollout(stack) -> None:
     for n in stack.program("guard")["status"]["nodes"]:
         assert n["programs"][0]["id"] == running[n["nodeName"]]  # old variant still runs
     stack.kubectl("delete", "bpfprogram", "guard", "--timeout=60s")
+
+
+def test_apiserver_outage_keeps_programs_running(stack) -> None:
+    """One agent loses the apiserver (its connections reset, new ones refused): its programs
+    keep filtering traffic, it stays up and healthy, and a change made meanwhile lands when the
+    apiserver is back."""
+    node = sorted(stack.nodes)[2]
+    n = stack.nodes[node]
+    server = urlsplit(stack.cp.server)
+    proxy = TcpProxy((server.hostname, server.port)).start()
+    stack.on_close(proxy.cut)
+    config = yaml.safe_load(Path(stack.cp.kubeconfig).read_text())
+    for c in config["clusters"]:
+        c["cluster"]["server"] = f"https://127.0.0.1:{proxy.port}"
+    kubeconfig = stack.tmp / f"kubeconfig-{node}"
+    kubeconfig.write_text(yaml.safe_dump(config))
+    health = free_port()
+    stack.stop(node)
+    stack.start_agent(node, kubeconfig=str(kubeconfig), health_port=health)
+    stack.wait_ready("web")
+    running = node_status(stack.program("web"))[node]["programs"]
+    bss_pin = f"{n['root']}/web/maps/_bss"  # `log_level = 0` in C: a .bss variable
+    assert section_vars(bss_pin, ".bss")["log_level"] == 2
+
+    proxy.cut()
+    stack.apply(xdp_drop(stack, "web", {"drop_port": 7002, "log_level": 3}))
+    generation = stack.program("web")["metadata"]["generation"]
+    mine = f"bpfprogramnode/{node_object_name('web', node)}"
+
+    def handed_to_the_node():
+        obj = json.loads(stack.kubectl("get", mine, "-o", "json").stdout)
+        return obj["spec"]["configHash"] != (obj.get("status") or {}).get("configHash")
+
+    wait_for("the change handed to the cut-off node", handed_to_the_node)
+    time.sleep(3)
+    assert stack.procs[node].poll() is None, stack.logs()  # the agent did not give up
+    with urllib.request.urlopen(f"http://127.0.0.1:{health}/healthz", timeout=5) as r:
+        assert r.status == 200  # kubelet would not restart it
+    assert handed_to_the_node()  # it could not see the change...
+    before = stats(n["root"], "web").get(1, 0)
+    sent = n["net"].send_udp_wait(7002, 100)
+    assert stats(n["root"], "web")[1] - before == sent  # ...and its program kept dropping
+    assert section_vars(bss_pin, ".bss")["log_level"] == 2
+    assert stack.program("web")["status"]["phase"] != "Ready"
+
+    proxy.start()  # the apiserver is back: the agent relists and catches up
+    stack.wait_ready("web", generation)
+    assert node_status(stack.program("web"))[node]["programs"] == running  # live .bss update
+    assert section_vars(bss_pin, ".bss")["log_level"] == 3
 
 
 def test_agent_restart_readopts_without_double_attach(stack) -> None:

@@ -21,7 +21,7 @@ from bpfglobals.kernel.progs import prog_test_run
 from bpfglobals.loader import VerifierError
 from bpfglobals.node.manifest import parse_manifest
 from bpfglobals.node.reconcile import NodeReconciler
-from tests.support.bpftool import bpftool
+from tests.support.bpftool import bpftool, percpu_sum, section_vars
 from tests.support.netns import net_pair
 
 CLI = str(Path(sys.executable).parent / "bpfglobals")
@@ -52,22 +52,6 @@ def manifest(name: str, elf: Path, program: str, attach: dict, globals_: dict) -
             "globals": globals_,
         },
     }
-
-
-def percpu_sum(map_pin: str) -> dict[int, int]:
-    out = {}
-    for e in bpftool("map", "dump", "pinned", map_pin):
-        key = int.from_bytes(bytes(int(b, 16) for b in e["key"]), "little")
-        out[key] = sum(
-            int.from_bytes(bytes(int(b, 16) for b in v["value"]), "little") for v in e["values"]
-        )
-    return out
-
-
-def section_vars(map_pin: str, section: str) -> dict:
-    """bpftool's BTF-formatted view of a data-section map: variable name -> value."""
-    formatted = bpftool("map", "dump", "pinned", map_pin)[0]["formatted"]["value"]
-    return {k: v for entry in formatted[section] for k, v in entry.items()}
 
 
 def receive_count(net, port: int, count: int) -> int:

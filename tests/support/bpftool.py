@@ -28,3 +28,20 @@ def prog_map_ids(prog_id: int) -> list[int]:
 
 def map_info(map_id: int) -> dict:
     return bpftool("map", "show", "id", str(map_id))
+
+
+def percpu_sum(map_pin: str) -> dict[int, int]:
+    """A pinned per-CPU array or hash with integer keys: key -> sum over CPUs."""
+    out = {}
+    for e in bpftool("map", "dump", "pinned", map_pin):
+        key = int.from_bytes(bytes(int(b, 16) for b in e["key"]), "little")
+        out[key] = sum(
+            int.from_bytes(bytes(int(b, 16) for b in v["value"]), "little") for v in e["values"]
+        )
+    return out
+
+
+def section_vars(map_pin: str, section: str) -> dict:
+    """bpftool's BTF-formatted view of a data-section map: variable name -> value."""
+    formatted = bpftool("map", "dump", "pinned", map_pin)[0]["formatted"]["value"]
+    return {k: v for entry in formatted[section] for k, v in entry.items()}

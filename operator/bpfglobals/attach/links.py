@@ -30,6 +30,8 @@ def attach(prog: FD, target: ResolvedAttach, what: str) -> FD:
         hint = ""
         if e.errno == 16:  # EBUSY
             hint = " (something else is already attached there, e.g. a non-link XDP program)"
+        elif e.errno == 34:  # ERANGE
+            hint = " (tcx allows at most 64 programs per interface and direction)"
         elif e.errno == 95:  # EOPNOTSUPP
             hint = " (the driver does not support this mode; try xdp mode generic)"
         raise AttachError(f"attaching {what}: {e}{hint}") from e

@@ -73,6 +73,8 @@ class NodeAgent:
                 self._watch(version)
             except Exception as e:  # apiserver gone, watch expired, ...: programs keep running
                 log.warning("watch failed (%s); retrying in %.0fs", e, backoff)
+                # Alive and retrying: an apiserver outage must not make kubelet restart agents.
+                self.health.beat()
                 self.stop.wait(backoff)
                 backoff = min(backoff * 2, 30.0)
 
@@ -105,6 +107,8 @@ class NodeAgent:
             label_selector=self._selector(),
             resource_version=version,
             timeout_seconds=int(RESYNC),
+            # A partition that drops packets silently must end the stream too, not hang it.
+            _request_timeout=(10, RESYNC + 15),
         ):
             self.health.beat()
             obj = ev["object"]

@@ -20,6 +20,10 @@ def load_config(kubeconfig: str | None = None) -> None:
         config.load_kube_config()
 
 
+# Every request has a deadline: an unreachable apiserver must fail a call, never hang a loop.
+TIMEOUT = (10, 30)  # connect, read (seconds)
+
+
 @dataclass
 class Api:
     core: Any
@@ -32,27 +36,41 @@ class Api:
     # cluster-scoped custom objects of our group
     def list(self, plural: str, label_selector: str = "") -> dict:
         return self.custom.list_cluster_custom_object(
-            GROUP, VERSION, plural, label_selector=label_selector
+            GROUP, VERSION, plural, label_selector=label_selector, _request_timeout=TIMEOUT
         )
 
     def get(self, plural: str, name: str) -> dict:
-        return self.custom.get_cluster_custom_object(GROUP, VERSION, plural, name)
+        return self.custom.get_cluster_custom_object(
+            GROUP, VERSION, plural, name, _request_timeout=TIMEOUT
+        )
 
     def create_obj(self, plural: str, body: dict) -> dict:
-        return self.custom.create_cluster_custom_object(GROUP, VERSION, plural, body)
+        return self.custom.create_cluster_custom_object(
+            GROUP, VERSION, plural, body, _request_timeout=TIMEOUT
+        )
 
     def patch(self, plural: str, name: str, body: dict | list) -> dict:
         """A merge patch (a dict) or a JSON patch (a list of operations)."""
         kind = "json-patch" if isinstance(body, list) else "merge-patch"
         return self.custom.patch_cluster_custom_object(
-            GROUP, VERSION, plural, name, body, _content_type=f"application/{kind}+json"
+            GROUP,
+            VERSION,
+            plural,
+            name,
+            body,
+            _content_type=f"application/{kind}+json",
+            _request_timeout=TIMEOUT,
         )
 
     def patch_status(self, plural: str, name: str, body: dict) -> dict:
-        return self.custom.patch_cluster_custom_object_status(GROUP, VERSION, plural, name, body)
+        return self.custom.patch_cluster_custom_object_status(
+            GROUP, VERSION, plural, name, body, _request_timeout=TIMEOUT
+        )
 
     def delete(self, plural: str, name: str) -> None:
-        self.custom.delete_cluster_custom_object(GROUP, VERSION, plural, name)
+        self.custom.delete_cluster_custom_object(
+            GROUP, VERSION, plural, name, _request_timeout=TIMEOUT
+        )
 
 
 def is_not_found(e: Exception) -> bool:

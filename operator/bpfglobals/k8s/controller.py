@@ -16,7 +16,7 @@ from typing import Any
 
 from bpfglobals.errors import BpfGlobalsError
 from bpfglobals.k8s.aggregate import aggregate, same_status
-from bpfglobals.k8s.client import Api, is_not_found
+from bpfglobals.k8s.client import TIMEOUT, Api, is_not_found
 from bpfglobals.k8s.elf_source import fetch
 from bpfglobals.k8s.metrics import API_WRITES, DURATION, RECONCILES
 from bpfglobals.k8s.resources import (
@@ -118,7 +118,9 @@ class ProgramController:
 
     def _select(self, selector: Mapping[str, str]) -> list[str]:
         label_selector = ",".join(f"{k}={v}" for k, v in sorted(selector.items()))
-        nodes = self.api.core.list_node(label_selector=label_selector).items
+        nodes = self.api.core.list_node(
+            label_selector=label_selector, _request_timeout=TIMEOUT
+        ).items
         return sorted(n.metadata.name for n in nodes)
 
     def _node_objects(self, name: str) -> dict[str, dict]:

@@ -53,7 +53,9 @@ def _from_config_map(ref: Mapping[str, str], core_api: Any) -> tuple[bytes, str]
     if core_api is None:
         raise ElfSourceError(f"spec.elf {where}: no API client to read it")
     try:
-        cm = core_api.read_namespaced_config_map(ref["name"], ref["namespace"])
+        cm = core_api.read_namespaced_config_map(
+            ref["name"], ref["namespace"], _request_timeout=(10, 30)
+        )
     except Exception as e:  # the client raises ApiException; keep this layer client-agnostic
         raise ElfSourceError(f"spec.elf {where}: {getattr(e, 'reason', e)}") from None
     if cm.binary_data and ref["key"] in cm.binary_data:

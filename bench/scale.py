@@ -1,0 +1,150 @@
+"""Scale: many BpfPrograms on several agents, on the real apiserver and kernel.
+
+Run as root:  .venv/bin/python bench/scale.py [--programs 100] [--nodes 5]
+
+Starts a local control plane, the operator and NODES agent processes (each a simulated node
+with its own network namespace and bpffs root), applies PROGRAMS BpfPrograms at once (each a
+tcx program on the node's interface, so they can share it), and reports the time from apply
+to all Ready and the writes the apiserver served (its own apiserver_request_total counter,
+mutating verbs on our resources), per BpfProgram and node.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from tests.support.progs import compile_bpf  # noqa: E402
+from tests.support.stack import Stack, wait_for  # noqa: E402
+
+from bpfglobals.devcluster import DevCluster  # noqa: E402
+
+WRITE_VERBS = ("POST", "PUT", "PATCH", "DELETE")
+
+
+def writes(kubectl) -> dict[str, float]:
+    """Mutating requests served so far, by resource[/subresource] of our group."""
+    text = kubectl("get", "--raw", "/metrics").stdout
+    out: dict[str, float] = {}
+    for line in text.splitlines():
+        if not line.startswith("apiserver_request_total{") or 'group="bpfglobals.io"' not in line:
+            continue
+        labels = dict(re.findall(r'(\w+)="([^"]*)"', line))
+        if labels.get("verb") in WRITE_VERBS:
+            key = labels["resource"] + (
+                "/" + labels["subresource"] if labels.get("subresource") else ""
+            )
+            out[key] = out.get(key, 0) + float(line.rsplit(" ", 1)[1])
+    return out
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--programs", type=int, default=100)
+    ap.add_argument("--nodes", type=int, default=5)
+    args = ap.parse_args()
+    tmp = Path(tempfile.mkdtemp(prefix="bpfg-scale-"))
+    cluster = DevCluster(str(tmp / "cluster"))
+    info = cluster.up()
+
+    def kubectl(*a: str, input: str | None = None, check: bool = True):
+        r = subprocess.run(
+            [info.kubectl, f"--kubeconfig={info.kubeconfig}", *a],
+            capture_output=True,
+            text=True,
+            input=input,
+        )
+        if check and r.returncode != 0:
+            raise RuntimeError(f"kubectl {' '.join(a)}: {r.stderr}")
+        return r
+
+    stack = Stack(info, kubectl, tmp)
+    try:
+        for i in range(args.nodes):
+            stack.start_agent(stack.add_node(i))
+        stack.start_operator()
+        elf = compile_bpf(ROOT / "tests" / "progs" / "live.bpf.c", tmp)
+        sha = hashlib.sha256(elf.read_bytes()).hexdigest()
+        docs = [
+            {
+                "apiVersion": "bpfglobals.io/v1alpha1",
+                "kind": "BpfProgram",
+                "metadata": {"name": f"scale-{i}"},
+                "spec": {
+                    "elf": {"path": str(elf), "sha256": sha},
+                    "programs": [
+                        {
+                            "name": "tcx_pass",
+                            # tcx takes at most 64 programs per interface and direction
+                            "attach": {
+                                "tcx": {
+                                    "interface": "bpfg0",
+                                    "direction": ("ingress", "egress")[i % 2],
+                                }
+                            },
+                        }
+                    ],
+                    "globals": {"forced_verdict": 0, "verdict": i % 3},
+                    "nodeSelector": {"bpfglobals.io/e2e": stack.tag},
+                    "rollout": {"maxUnavailable": "100%"},
+                },
+            }
+            for i in range(args.programs)
+        ]
+        time.sleep(2)  # agents and operator connected
+        pairs = args.programs * args.nodes
+        print(f"{args.programs} BpfPrograms x {args.nodes} agents ({pairs} program-node pairs)")
+        rollout(kubectl, docs, "create", pairs)
+        for d in docs:  # a .rodata change: a new variant on every node, swapped atomically
+            d["spec"]["globals"]["forced_verdict"] = 2
+        rollout(kubectl, docs, ".rodata change", pairs)
+    finally:
+        stack.close()
+        cluster.down()
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def rollout(kubectl, docs: list[dict], what: str, pairs: int) -> None:
+    """Apply `docs` at once; report the time until every BpfProgram is Ready at its new
+    generation, and the writes the apiserver served meanwhile."""
+    before = writes(kubectl)
+    t = time.perf_counter()
+    kubectl("apply", "-f", "-", input="\n---\n".join(json.dumps(d) for d in docs))
+    generations = {
+        o["metadata"]["name"]: o["metadata"]["generation"]
+        for o in json.loads(kubectl("get", "bpfprograms", "-o", "json").stdout)["items"]
+    }
+
+    def all_ready():
+        items = json.loads(kubectl("get", "bpfprograms", "-o", "json").stdout)["items"]
+        return all(
+            (o.get("status") or {}).get("phase") == "Ready"
+            and o["status"].get("observedGeneration") == generations[o["metadata"]["name"]]
+            for o in items
+        )
+
+    wait_for(f"all Ready after {what}", all_ready, timeout=900)
+    elapsed = time.perf_counter() - t
+    time.sleep(3)  # let trailing status writes land before counting
+    after = writes(kubectl)
+    delta = {k: after.get(k, 0) - before.get(k, 0) for k in after}
+    total = sum(delta.values())
+    print(f"  {what}: apply -> all Ready {elapsed:.1f} s ({pairs / elapsed:.1f} pairs/s)")
+    print(f"    apiserver writes on bpfglobals.io: {total:.0f} ({total / pairs:.2f} per pair)")
+    for k, v in sorted(delta.items()):
+        print(f"      {k:32s} {v:.0f}", flush=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,149 @@
+"""The operator and node agents as processes, each agent a simulated node (own Node object,
+bpffs root and network namespace): shared by the e2e tests and bench/scale.py."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+
+from tests.support.netns import node_pair
+
+CLI = str(Path(sys.executable).parent / "bpfglobals")
+
+
+def wait_for(what: str, check: Callable[[], object], timeout: float = 60) -> object:
+    deadline = time.monotonic() + timeout
+    last = None
+    while time.monotonic() < deadline:
+        last = check()
+        if last:
+            return last
+        time.sleep(0.2)
+    raise AssertionError(f"timed out waiting for {what} (last: {last!r})")
+
+
+class Stack:
+    """The operator, the agents and their simulated nodes."""
+
+    def __init__(self, control_plane, kubectl, tmp: Path) -> None:
+        self.cp, self.kubectl, self.tmp = control_plane, kubectl, tmp
+        self.tag = uuid.uuid4().hex[:6]
+        self.nodes: dict[str, dict] = {}
+        self.procs: dict[str, subprocess.Popen] = {}
+        self._nets: list = []
+        self._cleanups: list[Callable[[], object]] = []
+
+    def on_close(self, cleanup: Callable[[], object]) -> None:
+        """Run `cleanup` when the stack closes, after the agents have stopped."""
+        self._cleanups.append(cleanup)
+
+    def add_node(self, index: int) -> str:
+        """A simulated node: Node object (labelled bpfglobals.io/e2e=<tag>), namespace with
+        interface bpfg0, its own bpffs root; returns its name."""
+        ctx = node_pair()
+        net = ctx.__enter__()
+        self._nets.append(ctx)
+        name = f"node-{self.tag}-{index}"
+        self.nodes[name] = {"net": net, "root": f"/sys/fs/bpf/bgt-e2e-{self.tag}-{index}"}
+        self.kubectl(
+            "apply",
+            "-f",
+            "-",
+            input=json.dumps(
+                {
+                    "apiVersion": "v1",
+                    "kind": "Node",
+                    "metadata": {
+                        "name": name,
+                        "labels": {"kubernetes.io/hostname": name, "bpfglobals.io/e2e": self.tag},
+                    },
+                }
+            ),
+        )
+        return name
+
+    def close(self) -> None:
+        self.kubectl("delete", "bpfprograms", "--all", "--timeout=120s", check=False)
+        for name in list(self.procs):
+            self.stop(name)
+        for cleanup in self._cleanups:
+            cleanup()
+        for n in self.nodes.values():
+            subprocess.run(["rm", "-rf", n["root"]], check=False)
+        for ctx in self._nets:
+            ctx.__exit__(None, None, None)
+        if self.nodes:
+            self.kubectl("delete", "node", *self.nodes, check=False)
+
+    def env(self) -> dict[str, str]:
+        return {**os.environ, "KUBECONFIG": self.cp.kubeconfig}
+
+    def start_agent(self, node: str, kubeconfig: str | None = None, health_port: int = 0) -> None:
+        n = self.nodes[node]
+        log = open(self.tmp / f"agent-{node}.log", "ab")  # noqa: SIM115 - the child owns it
+        self.procs[node] = subprocess.Popen(
+            [
+                CLI,
+                "agent",
+                "--node-name",
+                node,
+                "--bpffs-root",
+                n["root"],
+                "--netns",
+                n["net"].host_netns_path,
+                "--cache-dir",
+                str(self.tmp / f"cache-{node}"),
+                "--listen",
+                "127.0.0.1",
+                "--metrics-port",
+                "0",
+                "--health-port",
+                str(health_port),
+            ],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env={**self.env(), **({"KUBECONFIG": kubeconfig} if kubeconfig else {})},
+        )
+        log.close()
+
+    def start_operator(self) -> None:
+        log = open(self.tmp / "operator.log", "ab")  # noqa: SIM115 - the child owns it
+        self.procs["operator"] = subprocess.Popen(
+            [CLI, "operator", "--listen", "127.0.0.1", "--metrics-port", "0", "--health-port", "0"],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env=self.env(),
+        )
+        log.close()
+
+    def stop(self, name: str, sig: int = 15) -> None:
+        p = self.procs.pop(name)
+        p.send_signal(sig)
+        try:
+            p.wait(10)
+        except subprocess.TimeoutExpired:
+            p.kill()
+            p.wait()
+
+    def program(self, name: str) -> dict:
+        return json.loads(self.kubectl("get", "bpfprogram", name, "-o", "json").stdout)
+
+    def apply(self, doc: dict) -> None:
+        self.kubectl("apply", "-f", "-", input=json.dumps(doc))
+
+    def wait_ready(self, name: str, generation: int | None = None, timeout: float = 90) -> dict:
+        def ready():
+            st = self.program(name).get("status") or {}
+            gen_ok = generation is None or st.get("observedGeneration") == generation
+            return st if gen_ok and st.get("phase") == "Ready" else None
+
+        return wait_for(f"{name} Ready", ready, timeout)
+
+    def logs(self) -> str:
+        return "\n".join(f"--- {f.name}\n{f.read_text()[-3000:]}" for f in self.tmp.glob("*.log"))
