@@ -29,6 +29,7 @@ from tests.support.progs import compile_bpf  # noqa: E402
 from tests.support.stack import Stack, wait_for  # noqa: E402
 
 from bpfglobals.devcluster import DevCluster  # noqa: E402
+from bpfglobals.k8s.resources import desired_hash  # noqa: E402
 
 WRITE_VERBS = ("POST", "PUT", "PATCH", "DELETE")
 
@@ -116,31 +117,48 @@ def main() -> None:
 
 
 def rollout(kubectl, docs: list[dict], what: str, pairs: int) -> None:
-    """Apply `docs` at once; report the time until every BpfProgram is Ready at its new
+    """Apply `docs` at once; report when the apply returned, when the operator had written every
+    node object, when every agent had applied it, when every BpfProgram was Ready at its new
     generation, and the writes the apiserver served meanwhile."""
     before = writes(kubectl)
     t = time.perf_counter()
     kubectl("apply", "-f", "-", input="\n---\n".join(json.dumps(d) for d in docs))
-    generations = {
-        o["metadata"]["name"]: o["metadata"]["generation"]
-        for o in json.loads(kubectl("get", "bpfprograms", "-o", "json").stdout)["items"]
-    }
+    marks = {"kubectl apply returned": time.perf_counter() - t}
+    programs = json.loads(kubectl("get", "bpfprograms", "-o", "json").stdout)["items"]
+    generations = {o["metadata"]["name"]: o["metadata"]["generation"] for o in programs}
+    wanted = {desired_hash(o["spec"]) for o in programs}
 
-    def all_ready():
+    def progress():
+        if "operator wrote every node object" not in marks or "agents applied" not in marks:
+            nodes = json.loads(kubectl("get", "bpfprogramnodes", "-o", "json").stdout)["items"]
+            fresh = [o for o in nodes if o["spec"]["configHash"] in wanted]
+            if len(fresh) == pairs:
+                marks.setdefault("operator wrote every node object", time.perf_counter() - t)
+                if all(
+                    (o.get("status") or {}).get("configHash") == o["spec"]["configHash"]
+                    and o["status"].get("phase") == "Ready"
+                    for o in fresh
+                ):
+                    marks["agents applied"] = time.perf_counter() - t
         items = json.loads(kubectl("get", "bpfprograms", "-o", "json").stdout)["items"]
-        return all(
+        done = all(
             (o.get("status") or {}).get("phase") == "Ready"
             and o["status"].get("observedGeneration") == generations[o["metadata"]["name"]]
             for o in items
         )
+        if done:  # the agents finished between the two listings
+            marks.setdefault("agents applied", time.perf_counter() - t)
+        return done
 
-    wait_for(f"all Ready after {what}", all_ready, timeout=900)
+    wait_for(f"all Ready after {what}", progress, timeout=900)
     elapsed = time.perf_counter() - t
     time.sleep(3)  # let trailing status writes land before counting
     after = writes(kubectl)
     delta = {k: after.get(k, 0) - before.get(k, 0) for k in after}
     total = sum(delta.values())
     print(f"  {what}: apply -> all Ready {elapsed:.1f} s ({pairs / elapsed:.1f} pairs/s)")
+    for mark, at in marks.items():
+        print(f"    {mark:34s} at {at:5.1f} s")
     print(f"    apiserver writes on bpfglobals.io: {total:.0f} ({total / pairs:.2f} per pair)")
     for k, v in sorted(delta.items()):
         print(f"      {k:32s} {v:.0f}", flush=True)

@@ -140,6 +140,7 @@ OPERATOR_MAY = [
     ("create", "bpfprogramnodes.bpfglobals.io"),
     ("delete", "bpfprogramnodes.bpfglobals.io"),
     ("list", "nodes"),
+    ("watch", "nodes"),
     ("get", "configmaps", "-n", "default"),
     ("create", "events", "-n", "default"),
 ]

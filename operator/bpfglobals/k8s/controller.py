@@ -36,6 +36,16 @@ log = logging.getLogger("bpfglobals.operator")
 EventFn = Callable[[str, str], None]  # (reason, message) -> posts a Warning Event
 
 
+NodeLabels = Mapping[str, Mapping[str, str]]  # node name -> its labels
+
+
+def select_nodes(selector: Mapping[str, str], nodes: NodeLabels) -> list[str]:
+    """The nodes whose labels match every key of `selector` (equality, as nodeSelector)."""
+    return sorted(
+        n for n, labels in nodes.items() if all(labels.get(k) == v for k, v in selector.items())
+    )
+
+
 def now() -> str:
     return datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
@@ -47,22 +57,30 @@ class ProgramController:
         # kopf may run a spec handler and the timer of one object at once: one at a time.
         self._locks: defaultdict[str, threading.Lock] = defaultdict(threading.Lock)
 
-    def reconcile(self, body: Mapping[str, Any], event: EventFn) -> dict[str, Any]:
+    def reconcile(
+        self, body: Mapping[str, Any], event: EventFn, nodes: NodeLabels | None = None
+    ) -> dict[str, Any]:
+        """Converge one BpfProgram. `nodes` (name -> labels) is the operator's watch-fed view
+        of the cluster's Nodes; without it, the nodes are listed from the API."""
         with DURATION.labels("operator").time(), self._locks[body["metadata"]["name"]]:
             try:
-                status = self._reconcile(body, event)
+                status = self._reconcile(body, event, nodes)
                 RECONCILES.labels("operator", "ok").inc()
                 return status
             except Exception:
                 RECONCILES.labels("operator", "error").inc()
                 raise
 
-    def _reconcile(self, body: Mapping[str, Any], event: EventFn) -> dict[str, Any]:
+    def _reconcile(
+        self, body: Mapping[str, Any], event: EventFn, nodes: NodeLabels | None
+    ) -> dict[str, Any]:
         meta, spec = body["metadata"], body.get("spec") or {}
         name, generation = meta["name"], meta.get("generation", 1)
         desired = desired_hash(spec)
         invalid = self._validate(name, generation, spec, event)
-        selected = self._select(spec.get("nodeSelector") or {})
+        selected = select_nodes(
+            spec.get("nodeSelector") or {}, self._list_nodes() if nodes is None else nodes
+        )
         objects = self._node_objects(name)
         if invalid is None:
             states = {
@@ -116,12 +134,9 @@ class ProgramController:
                 del self._validated[old]
         return self._validated[key]
 
-    def _select(self, selector: Mapping[str, str]) -> list[str]:
-        label_selector = ",".join(f"{k}={v}" for k, v in sorted(selector.items()))
-        nodes = self.api.core.list_node(
-            label_selector=label_selector, _request_timeout=TIMEOUT
-        ).items
-        return sorted(n.metadata.name for n in nodes)
+    def _list_nodes(self) -> NodeLabels:
+        items = self.api.core.list_node(_request_timeout=TIMEOUT).items
+        return {n.metadata.name: dict(n.metadata.labels or {}) for n in items}
 
     def _node_objects(self, name: str) -> dict[str, dict]:
         items = self.api.list(PROGRAM_NODES, f"{LABEL_PROGRAM}={name}")["items"]

@@ -7,6 +7,7 @@ tick instead of one per node event.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from typing import Any
@@ -19,7 +20,8 @@ from bpfglobals.k8s.resources import GROUP, PROGRAM_FINALIZER, PROGRAM_NODES, PR
 
 TICK = 0.5
 RESYNC = 15.0
-_state: dict[str, Any] = {"controller": None, "dirty": set(), "last": {}}
+WORKERS = 16
+_state: dict[str, Any] = {"controller": None, "dirty": set(), "last": {}, "node_labels": {}}
 
 
 def controller() -> ProgramController:
@@ -33,37 +35,64 @@ def startup(settings: kopf.OperatorSettings, **_: Any) -> None:
     settings.persistence.finalizer = PROGRAM_FINALIZER
     settings.posting.level = logging.WARNING  # Events for problems, not for every handler
     settings.watching.server_timeout = 60
+    # Reconciles mostly wait on the apiserver: more of them in flight than kopf's default.
+    settings.execution.max_workers = WORKERS
+    logging.getLogger("kopf.objects").addFilter(_quiet_ticks)
+
+
+def _quiet_ticks(record: logging.LogRecord) -> bool:
+    """kopf logs every timer run at INFO: twice a second per BpfProgram is noise."""
+    return not (record.levelno <= logging.INFO and record.getMessage().startswith("Timer 'tick'"))
     load_config(_state.get("kubeconfig"))
 
 
-def _reconcile(body: kopf.Body) -> None:
+def _reconcile(body: kopf.Body, nodes: kopf.Index) -> None:
     def event(reason: str, message: str) -> None:
         kopf.warn(body, reason=reason, message=message)
 
-    try:
-        status = controller().reconcile(body, event)
-    except Exception as e:  # API hiccups: retry soon rather than after kopf's default minute
-        raise kopf.TemporaryError(f"reconcile failed: {e}", delay=1) from e
     name = body["metadata"]["name"]
+    # Cleared before reading, so a node event that lands during this reconcile is not lost.
+    _state["dirty"].discard(name)
     _state["last"][name] = time.monotonic()
-    if status["phase"] == "Ready" or status["phase"] == "Degraded":
-        _state["dirty"].discard(name)
-    else:
+    labels = {node: next(iter(store)) for node, store in nodes.items()}
+    try:
+        controller().reconcile(body, event, labels)
+    except Exception as e:  # API hiccups: retry soon rather than after kopf's default minute
         _state["dirty"].add(name)
+        raise kopf.TemporaryError(f"reconcile failed: {e}", delay=1) from e
+
+
+@kopf.index("", "v1", "nodes")
+def node_labels(name: str, labels: kopf.Labels, **_: Any) -> dict[str, dict[str, str]]:
+    """Every Node's labels, kept current by kopf's watch: selection costs no API call."""
+    return {name: dict(labels)}
+
+
+@kopf.on.event("", "v1", "nodes")
+def on_node(name: str, labels: kopf.Labels, type: str | None, **_: Any) -> None:
+    """A node appeared, went, or was relabelled: every program re-selects on the next tick.
+    (Heartbeats and status changes of a Node change nothing here.)"""
+    seen = _state["node_labels"]
+    now = None if type == "DELETED" else dict(labels)
+    if seen.get(name, "unseen") != now:
+        seen[name] = now
+        _state["dirty"].update(_state["last"])
 
 
 @kopf.on.create(GROUP, VERSION, PROGRAMS)
 @kopf.on.update(GROUP, VERSION, PROGRAMS, field="spec")
 @kopf.on.resume(GROUP, VERSION, PROGRAMS)
-def on_change(body: kopf.Body, **_: Any) -> None:
-    _reconcile(body)
+def on_change(body: kopf.Body, node_labels: kopf.Index, **_: Any) -> None:
+    _reconcile(body, node_labels)
 
 
 @kopf.timer(GROUP, VERSION, PROGRAMS, interval=TICK)
-def tick(body: kopf.Body, **_: Any) -> None:
+async def tick(body: kopf.Body, node_labels: kopf.Index, **_: Any) -> None:
+    """Coalesces: however many node events arrived since the last tick, one reconcile. The
+    check runs on the event loop; only real work takes a worker thread."""
     name = body["metadata"]["name"]
     if name in _state["dirty"] or time.monotonic() - _state["last"].get(name, 0) > RESYNC:
-        _reconcile(body)
+        await asyncio.get_running_loop().run_in_executor(None, _reconcile, body, node_labels)
 
 
 @kopf.on.event(GROUP, VERSION, PROGRAM_NODES)
