@@ -296,6 +296,27 @@ def test_verifier_rejection_stops_the_rollout(stack) -> None:
     stack.kubectl("delete", "bpfprogram", "guard", "--timeout=60s")
 
 
+def test_selection_follows_node_labels(stack) -> None:
+    """Unlabel a node: it leaves the selection, its agent detaches; label it again: back."""
+    node = sorted(stack.nodes)[0]
+    n = stack.nodes[node]
+
+    def ready_on(count: int):
+        st = stack.program("web").get("status") or {}
+        return st if st.get("phase") == "Ready" and st["readyNodes"] == f"{count}/{count}" else None
+
+    stack.kubectl("label", "node", node, "bpfglobals.io/e2e-")
+    try:
+        st = wait_for("the node deselected", lambda: ready_on(NODES - 1))
+        assert node not in {x["nodeName"] for x in st["nodes"]}
+        wait_for("detached", lambda: not os.path.exists(f"{n['root']}/web"))
+        assert xdp_ids(n["net"]) == []
+    finally:
+        stack.kubectl("label", "node", node, f"bpfglobals.io/e2e={stack.tag}")
+    st = wait_for("the node selected again", lambda: ready_on(NODES))
+    assert xdp_ids(n["net"]) == [node_status(stack.program("web"))[node]["programs"][0]["id"]]
+
+
 def test_apiserver_outage_keeps_programs_running(stack) -> None:
     """One agent loses the apiserver (its connections reset, new ones refused): its programs
     keep filtering traffic, it stays up and healthy, and a change made meanwhile lands when the
