@@ -16,7 +16,6 @@ import hashlib
 import json
 import re
 import shutil
-import subprocess
 import sys
 import tempfile
 import time
@@ -25,6 +24,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from tests.support.kubectl import kubectl_for  # noqa: E402
 from tests.support.progs import compile_bpf  # noqa: E402
 from tests.support.stack import Stack, wait_for  # noqa: E402
 
@@ -59,17 +59,7 @@ def main() -> None:
     cluster = DevCluster(str(tmp / "cluster"))
     info = cluster.up()
 
-    def kubectl(*a: str, input: str | None = None, check: bool = True):
-        r = subprocess.run(
-            [info.kubectl, f"--kubeconfig={info.kubeconfig}", *a],
-            capture_output=True,
-            text=True,
-            input=input,
-        )
-        if check and r.returncode != 0:
-            raise RuntimeError(f"kubectl {' '.join(a)}: {r.stderr}")
-        return r
-
+    kubectl = kubectl_for(info)
     stack = Stack(info, kubectl, tmp)
     try:
         for i in range(args.nodes):

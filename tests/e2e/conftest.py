@@ -7,12 +7,12 @@ developer's `bpfglobals dev-cluster`. A missing binary or a failed start FAILS t
 from __future__ import annotations
 
 import json
-import subprocess
 from collections.abc import Callable, Iterator
 
 import pytest
 
 from bpfglobals.devcluster import ClusterInfo, ControlPlaneError, DevCluster
+from tests.support.kubectl import Kubectl, kubectl_for
 
 
 @pytest.fixture(scope="session")
@@ -27,21 +27,8 @@ def control_plane(tmp_path_factory) -> Iterator[ClusterInfo]:
 
 
 @pytest.fixture(scope="session")
-def kubectl(control_plane) -> Callable[..., subprocess.CompletedProcess]:
-    def run(
-        *args: str, input: str | None = None, check: bool = True
-    ) -> subprocess.CompletedProcess:
-        r = subprocess.run(
-            [control_plane.kubectl, f"--kubeconfig={control_plane.kubeconfig}", *args],
-            capture_output=True,
-            text=True,
-            input=input,
-        )
-        if check and r.returncode != 0:
-            raise AssertionError(f"kubectl {' '.join(args)}: {r.stderr}")
-        return r
-
-    return run
+def kubectl(control_plane) -> Kubectl:
+    return kubectl_for(control_plane)
 
 
 @pytest.fixture(scope="session")
