@@ -332,7 +332,9 @@ def test_apiserver_outage_keeps_programs_running(stack) -> None:
     kubeconfig = stack.tmp / f"kubeconfig-{node}"
     kubeconfig.write_text(yaml.safe_dump(config))
     health = free_port()
-    stack.stop(node)
+    attached = xdp_ids(n["net"])
+    stack.stop(node)  # SIGTERM, as kubelet does: a graceful stop leaves the programs attached
+    assert xdp_ids(n["net"]) == attached != []
     stack.start_agent(node, kubeconfig=str(kubeconfig), health_port=health)
     stack.wait_ready("web")
     running = node_status(stack.program("web"))[node]["programs"]
