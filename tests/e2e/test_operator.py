@@ -133,6 +133,7 @@ def test_apply_rolls_out_to_every_node(stack) -> None:
     cond = {c["type"]: c for c in prog["status"]["conditions"]}
     assert cond["Ready"]["status"] == "True"
     assert cond["Ready"]["observedGeneration"] == prog["metadata"]["generation"]
+    assert cond["Reconciling"]["status"] == cond["Stalled"]["status"] == "False"  # kstatus: Current
 
 
 def test_rodata_change_rolls_one_node_at_a_time(stack) -> None:
@@ -224,6 +225,7 @@ def test_bad_input_is_reported_and_the_old_config_keeps_running(
     st = wait_for("Degraded", degraded)
     cond = {c["type"]: c for c in st["conditions"]}
     assert cond["Ready"]["status"] == "False" and cause in cond["Degraded"]["message"]
+    assert cond["Stalled"]["status"] == "True"  # kstatus: Failed
     assert cause in events_for(stack, "web")
     for node, n in node_status(stack.program("web")).items():
         assert n["programs"][0]["id"] == running[node]["programs"][0]["id"]

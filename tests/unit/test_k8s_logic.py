@@ -77,7 +77,13 @@ def conditions(status: dict) -> dict[str, str]:
 def test_all_nodes_ready() -> None:
     st = agg({"a": node_obj("h", "h", "Ready", maps={"m": 7}), "b": node_obj("h", "h", "Ready")})
     assert (st["phase"], st["readyNodes"]) == ("Ready", "2/2")
-    assert conditions(st) == {"Ready": "True", "Progressing": "False", "Degraded": "False"}
+    assert conditions(st) == {
+        "Ready": "True",
+        "Progressing": "False",
+        "Degraded": "False",
+        "Reconciling": "False",
+        "Stalled": "False",
+    }
     assert all(c["observedGeneration"] == 4 for c in st["conditions"])
     assert st["nodes"][0]["maps"] == {"m": 7}
 
@@ -85,13 +91,19 @@ def test_all_nodes_ready() -> None:
 def test_a_node_on_the_old_config_is_progressing() -> None:
     st = agg({"a": node_obj("h", "h", "Ready"), "b": node_obj("h", "old", "Ready")})
     assert (st["phase"], st["readyNodes"]) == ("Progressing", "1/2")
-    assert conditions(st)["Progressing"] == "True"
+    assert conditions(st)["Progressing"] == conditions(st)["Reconciling"] == "True"  # kstatus
 
 
 def test_a_failed_node_degrades_with_its_message() -> None:
     st = agg({"a": node_obj("h", "old", "Failed", message="rejected by the verifier")})
     assert st["phase"] == "Degraded" and "a: rejected by the verifier" in st["message"]
-    assert conditions(st) == {"Ready": "False", "Progressing": "False", "Degraded": "True"}
+    assert conditions(st) == {
+        "Ready": "False",
+        "Progressing": "False",
+        "Degraded": "True",
+        "Reconciling": "False",
+        "Stalled": "True",
+    }
 
 
 def test_an_invalid_spec_wins_and_no_nodes_is_pending() -> None:
@@ -109,7 +121,13 @@ def test_transition_times_move_only_on_transitions() -> None:
     moved = agg({"a": node_obj("h", "old", "Ready")}, previous=first, now="t3")
     assert not same_status(first, moved)
     times = {c["type"]: c["lastTransitionTime"] for c in moved["conditions"]}
-    assert times == {"Ready": "t3", "Progressing": "t3", "Degraded": "t1"}
+    assert times == {
+        "Ready": "t3",
+        "Progressing": "t3",
+        "Degraded": "t1",
+        "Reconciling": "t3",
+        "Stalled": "t1",
+    }
 
 
 def test_select_nodes_matches_every_label() -> None:

@@ -90,6 +90,10 @@ def aggregate(
             condition("Ready", is_ready, reason, msg, generation, prev, now),
             condition("Progressing", phase == "Progressing", reason, msg, generation, prev, now),
             condition("Degraded", phase == "Degraded", reason, msg, generation, prev, now),
+            # kstatus (Flux, Argo CD, `kubectl` tooling) reads these two: InProgress while
+            # Reconciling, Failed when Stalled, Current otherwise.
+            condition("Reconciling", phase == "Progressing", reason, msg, generation, prev, now),
+            condition("Stalled", phase == "Degraded", reason, msg, generation, prev, now),
         ],
         "nodes": per_node,
     }
