@@ -35,7 +35,7 @@ WRITE_VERBS = ("POST", "PUT", "PATCH", "DELETE")
 
 
 def writes(kubectl) -> dict[str, float]:
-    """Mutating requests served so far, by resource[/subresource] of our group."""
+    """Mutating requests served so far on our group, by resource[/subresource], verb, code."""
     text = kubectl("get", "--raw", "/metrics").stdout
     out: dict[str, float] = {}
     for line in text.splitlines():
@@ -43,9 +43,8 @@ def writes(kubectl) -> dict[str, float]:
             continue
         labels = dict(re.findall(r'(\w+)="([^"]*)"', line))
         if labels.get("verb") in WRITE_VERBS:
-            key = labels["resource"] + (
-                "/" + labels["subresource"] if labels.get("subresource") else ""
-            )
+            sub = "/" + labels["subresource"] if labels.get("subresource") else ""
+            key = f"{labels['resource']}{sub} {labels['verb']} {labels.get('code', '')}"
             out[key] = out.get(key, 0) + float(line.rsplit(" ", 1)[1])
     return out
 
@@ -93,7 +92,8 @@ def main() -> None:
             }
             for i in range(args.programs)
         ]
-        time.sleep(2)  # agents and operator connected
+        stack.wait_agents_connected()
+        time.sleep(2)  # the operator's watches too
         pairs = args.programs * args.nodes
         print(f"{args.programs} BpfPrograms x {args.nodes} agents ({pairs} program-node pairs)")
         rollout(kubectl, docs, "create", pairs)
@@ -144,14 +144,14 @@ def rollout(kubectl, docs: list[dict], what: str, pairs: int) -> None:
     elapsed = time.perf_counter() - t
     time.sleep(3)  # let trailing status writes land before counting
     after = writes(kubectl)
-    delta = {k: after.get(k, 0) - before.get(k, 0) for k in after}
+    delta = {k: v - before.get(k, 0) for k, v in after.items() if v > before.get(k, 0)}
     total = sum(delta.values())
     print(f"  {what}: apply -> all Ready {elapsed:.1f} s ({pairs / elapsed:.1f} pairs/s)")
     for mark, at in marks.items():
         print(f"    {mark:34s} at {at:5.1f} s")
     print(f"    apiserver writes on bpfglobals.io: {total:.0f} ({total / pairs:.2f} per pair)")
     for k, v in sorted(delta.items()):
-        print(f"      {k:32s} {v:.0f}", flush=True)
+        print(f"      {k:40s} {v:.0f}", flush=True)
 
 
 if __name__ == "__main__":

@@ -112,6 +112,18 @@ class Stack:
         )
         log.close()
 
+    def wait_agents_connected(self, timeout: float = 120) -> None:
+        """Until every running agent has listed its objects (its log says so)."""
+
+        def connected() -> bool:
+            return all(
+                "connected:" in (self.tmp / f"agent-{node}.log").read_text()
+                for node in self.nodes
+                if node in self.procs
+            )
+
+        wait_for("agents connected", connected, timeout)
+
     def start_operator(self) -> None:
         log = open(self.tmp / "operator.log", "ab")  # noqa: SIM115 - the child owns it
         self.procs["operator"] = subprocess.Popen(

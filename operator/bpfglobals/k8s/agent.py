@@ -65,13 +65,18 @@ class NodeAgent:
 
     def run(self) -> None:
         threading.Thread(target=self._worker, daemon=True, name="reconcile").start()
-        backoff = 1.0
+        backoff, connected = 1.0, False
         while not self.stop.is_set():
             try:
                 version = self._relist()
-                backoff = 1.0
+                if not connected:
+                    log.info(
+                        "connected: %d BpfProgramNode(s) for %s", len(self.objects), self.node_name
+                    )
+                backoff, connected = 1.0, True
                 self._watch(version)
             except Exception as e:  # apiserver gone, watch expired, ...: programs keep running
+                connected = False
                 log.warning("watch failed (%s); retrying in %.0fs", e, backoff)
                 # Alive and retrying: an apiserver outage must not make kubelet restart agents.
                 self.health.beat()

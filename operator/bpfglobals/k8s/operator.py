@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import time
 from typing import Any
 
@@ -25,8 +26,6 @@ _state: dict[str, Any] = {"controller": None, "dirty": set(), "last": {}, "node_
 
 
 def controller() -> ProgramController:
-    if _state["controller"] is None:
-        _state["controller"] = ProgramController(Api.create())
     return _state["controller"]
 
 
@@ -38,12 +37,15 @@ def startup(settings: kopf.OperatorSettings, **_: Any) -> None:
     # Reconciles mostly wait on the apiserver: more of them in flight than kopf's default.
     settings.execution.max_workers = WORKERS
     logging.getLogger("kopf.objects").addFilter(_quiet_ticks)
+    load_config(_state.get("kubeconfig"))
+    # One controller, made before any handler runs: its per-object locks must be shared by
+    # the create handler and the timer that kopf starts for the same object at once.
+    _state["controller"] = ProgramController(Api.create())
 
 
 def _quiet_ticks(record: logging.LogRecord) -> bool:
     """kopf logs every timer run at INFO: twice a second per BpfProgram is noise."""
     return not (record.levelno <= logging.INFO and record.getMessage().startswith("Timer 'tick'"))
-    load_config(_state.get("kubeconfig"))
 
 
 def _reconcile(body: kopf.Body, nodes: kopf.Index) -> None:
@@ -112,4 +114,6 @@ def on_delete(name: str, **_: Any) -> None:
 
 def run(kubeconfig: str | None = None, liveness: str | None = None) -> None:
     _state["kubeconfig"] = kubeconfig
+    if kubeconfig:  # kopf logs in on its own (through $KUBECONFIG): the same cluster as ours
+        os.environ["KUBECONFIG"] = kubeconfig
     kopf.run(standalone=True, clusterwide=True, liveness_endpoint=liveness)
