@@ -230,6 +230,11 @@ def test_agent_pod_security(rendered) -> None:
     mounts = {m["name"]: m for m in c["volumeMounts"]}
     assert mounts["bpffs"]["mountPath"] == "/sys/fs/bpf"
     assert mounts["bpffs"]["mountPropagation"] == "HostToContainer"
+    assert mounts["tracefs"] == {
+        "name": "tracefs",
+        "mountPath": "/sys/kernel/tracing",
+        "readOnly": True,
+    }
     vols = {v["name"]: v for v in ds["volumes"]}
     assert vols["bpffs"]["hostPath"]["path"] == "/sys/fs/bpf"
     for probe in ("livenessProbe", "readinessProbe"):

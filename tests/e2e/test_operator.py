@@ -384,6 +384,60 @@ def test_agent_restart_readopts_without_double_attach(stack) -> None:
     assert len(os.listdir(f"{n['root']}/web/variants")) == 1
 
 
+def test_tracing_programs_roll_out_and_swap(stack, bpf_object) -> None:
+    """Tracing hooks through the cluster path: every node counts this process's getpid()
+    calls in its own .bss; a .rodata change replaces every node's links."""
+    elf = bpf_object("examples/syscall_count.bpf.c")
+    cm = f"syscall-count-{stack.tag}"
+    stack.kubectl("create", "configmap", cm, "-n", "default", f"--from-file=sc.bpf.o={elf}")
+    doc = {
+        "apiVersion": "bpfglobals.io/v1alpha1",
+        "kind": "BpfProgram",
+        "metadata": {"name": "count"},
+        "spec": {
+            "elf": {
+                "configMap": {"namespace": "default", "name": cm, "key": "sc.bpf.o"},
+                "sha256": hashlib.sha256(elf.read_bytes()).hexdigest(),
+            },
+            "programs": [
+                {"name": "count_tp", "attach": {"tracing": {}}},
+                {"name": "count_raw", "attach": {"tracing": {"target": "sys_enter"}}},
+            ],
+            "globals": {"target_tgid": os.getpid()},
+            "nodeSelector": {"bpfglobals.io/e2e": stack.tag},
+            "rollout": {"maxUnavailable": "100%"},
+        },
+    }
+    both = json.loads(json.dumps(doc))
+    both["spec"]["programs"][0]["attach"]["xdp"] = {"interface": "bpfg0"}
+    refused = stack.kubectl("apply", "-f", "-", input=yaml.safe_dump(both), check=False)
+    assert refused.returncode != 0 and "exactly one of attach.xdp" in refused.stderr
+
+    stack.apply(doc)
+    stack.wait_ready("count", stack.program("count")["metadata"]["generation"])
+    first = node_status(stack.program("count"))
+    for _ in range(100):
+        os.getpid()
+    for node, n in stack.nodes.items():
+        hits = section_vars(f"{n['root']}/count/maps/_bss", ".bss")
+        assert hits["tp_hits"] >= 100 and hits["raw_hits"] >= 100, (node, hits)
+        links = [link["type"] for p in first[node]["programs"] for link in p["links"]]
+        assert sorted(links) == ["perf_event", "raw_tracepoint"]
+
+    doc["spec"]["globals"]["syscall_nr"] = 110  # a .rodata change: new variant, new links
+    stack.apply(doc)
+    stack.wait_ready("count", stack.program("count")["metadata"]["generation"])
+    second = node_status(stack.program("count"))
+    live = {link["id"] for link in bpftool("link", "show")}
+    for node in stack.nodes:
+        old = {link["id"] for p in first[node]["programs"] for link in p["links"]}
+        new = {link["id"] for p in second[node]["programs"] for link in p["links"]}
+        assert new <= live and not old & live, node
+    stack.kubectl("delete", "bpfprogram", "count", "--timeout=60s")
+    for n in stack.nodes.values():
+        assert not os.path.exists(f"{n['root']}/count")
+
+
 def test_delete_detaches_everywhere(stack) -> None:
     stack.kubectl("delete", "bpfprogram", "web", "--timeout=60s")
     assert stack.kubectl("get", "bpfprogramnodes", "-o", "name").stdout.strip() == ""

@@ -120,6 +120,22 @@ FIELDS = (
         ("bpf_link_update_attr", "flags", "((union bpf_attr *)0)->link_update.flags"),
         ("bpf_link_update_attr", "old_prog_fd", "((union bpf_attr *)0)->link_update.old_prog_fd"),
         ("bpf_link_detach_attr", "link_fd", "((union bpf_attr *)0)->link_detach.link_fd"),
+        ("bpf_raw_tp_open_attr", "name", "((union bpf_attr *)0)->raw_tracepoint.name"),
+        ("bpf_raw_tp_open_attr", "prog_fd", "((union bpf_attr *)0)->raw_tracepoint.prog_fd"),
+    ]
+    + [
+        ("perf_event_attr", f, f"((struct perf_event_attr *)0)->{f}")
+        for f in (
+            "type",
+            "size",
+            "config",
+            "sample_period",
+            "sample_type",
+            "read_format",
+            "wakeup_events",
+            "bp_type",
+            "config1",
+        )
     ]
     + [
         ("bpf_prog_info", f, f"((struct bpf_prog_info *)0)->{f}")
@@ -190,7 +206,8 @@ def test_struct_offsets_match_the_system_header(tmp_path) -> None:
     ]
     src = tmp_path / "offsets.c"
     src.write_text(
-        "#include <stdio.h>\n#include <stddef.h>\n#include <linux/bpf.h>\n"
+        "#include <stdio.h>\n#include <stddef.h>\n"
+        "#include <linux/bpf.h>\n#include <linux/perf_event.h>\n"
         "int main(void) {\n" + "\n".join(lines) + "\nreturn 0; }\n"
     )
     exe = tmp_path / "offsets"

@@ -9,11 +9,19 @@ from bpfglobals.attach.targets import AttachError, ResolvedAttach
 from bpfglobals.kernel.errors import KernelError
 from bpfglobals.kernel.fd import FD
 from bpfglobals.kernel.links import link_create, link_update
+from bpfglobals.kernel.tracing import perf_tracepoint, raw_tracepoint_open
 
 
 def attach(prog: FD, target: ResolvedAttach, what: str) -> FD:
     """A new link running `prog` at `target` (the caller pins or closes it)."""
     try:
+        if target.trace == "tracepoint":
+            with perf_tracepoint(target.tracepoint_id, target.trace_name) as event:
+                return link_create(prog, attach_type=target.attach_type, target_fd=event.raw)
+        if target.trace:  # raw_tp by name; fentry/fexit/tp_btf/lsm: target fixed at load
+            return raw_tracepoint_open(
+                prog, target.trace_name if target.trace == "raw_tp" else None
+            )
         if target.cgroup_path:
             fd = os.open(target.cgroup_path, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
             try:
@@ -33,7 +41,11 @@ def attach(prog: FD, target: ResolvedAttach, what: str) -> FD:
         elif e.errno == 34:  # ERANGE
             hint = " (tcx allows at most 64 programs per interface and direction)"
         elif e.errno == 95:  # EOPNOTSUPP
-            hint = " (the driver does not support this mode; try xdp mode generic)"
+            hint = (
+                " (the kernel cannot attach this program type there)"
+                if target.trace
+                else " (the driver does not support this mode; try xdp mode generic)"
+            )
         raise AttachError(f"attaching {what}: {e}{hint}") from e
 
 

@@ -14,6 +14,7 @@ from bpfglobals.elf.model import ProgramType
 from bpfglobals.elf.progtypes import program_type
 from bpfglobals.errors import BpfGlobalsError
 from bpfglobals.kernel.constants import attach_type_id
+from bpfglobals.kernel.tracing import tracepoint_id
 
 XDP_FLAGS = {"generic": 1 << 1, "native": 1 << 2, "offload": 1 << 3}  # XDP_FLAGS_*_MODE
 
@@ -24,18 +25,21 @@ class AttachError(BpfGlobalsError):
 
 @dataclass(frozen=True)
 class AttachPoint:
-    kind: str  # "xdp", "tcx", "cgroup"
+    kind: str  # "xdp", "tcx", "cgroup", "tracing"
     interface: str = ""
     mode: str = ""  # xdp: native/generic/offload
     direction: str = ""  # tcx: ingress/egress
     cgroup_path: str = ""
     cgroup_type: str = ""  # libbpf section spelling: "cgroup_skb/ingress"
+    trace_target: str = ""  # tracing: overrides the section's target (tracepoint, raw_tp)
 
     def describe(self) -> str:
         if self.kind == "xdp":
             return f"{self.interface} ({self.mode})"
         if self.kind == "tcx":
             return f"{self.interface} ({self.direction})"
+        if self.kind == "tracing":
+            return self.trace_target or "(target from the section)"
         return f"{self.cgroup_path} ({self.cgroup_type})"
 
 
@@ -45,6 +49,16 @@ class ResolvedAttach:
     target_ifindex: int = 0
     cgroup_path: str = ""
     flags: int = 0
+    # tracing: "tracepoint" (perf event + link), "raw_tp" (by name), "btf" (target fixed at
+    # load time); "" for network and cgroup links
+    trace: str = ""
+    trace_name: str = ""  # the tracepoint (category/name) or raw tracepoint
+    tracepoint_id: int = 0
+
+    @property
+    def updatable(self) -> bool:
+        """Whether BPF_LINK_UPDATE can swap the program (tracing links cannot)."""
+        return not self.trace
 
 
 def resolve(point: AttachPoint, prog: ProgramType, prog_name: str) -> ResolvedAttach:
@@ -80,9 +94,55 @@ def resolve(point: AttachPoint, prog: ProgramType, prog_name: str) -> ResolvedAt
         )
         _expect(os.path.isdir(point.cgroup_path), where, "the cgroup directory does not exist")
         return ResolvedAttach(attach_type_id(wanted.attach_type), cgroup_path=point.cgroup_path)
+    if point.kind == "tracing":
+        return _resolve_tracing(point, prog, where)
+    raise AttachError(f"{where}: unknown attach kind {point.kind!r}")
+
+
+def _resolve_tracing(point: AttachPoint, prog: ProgramType, where: str) -> ResolvedAttach:
+    target = point.trace_target or prog.attach_target or ""
+    if prog.prog_type in ("tracing", "lsm"):
+        _expect(
+            prog.attach_type in _BTF_LINKED,
+            where,
+            f"{prog.attach_type} programs cannot be attached by bpfglobals",
+        )
+        _expect(
+            not point.trace_target or point.trace_target == prog.attach_target,
+            where,
+            f"the target of a {prog.attach_type} program is fixed by its section "
+            f"({prog.attach_target}) when it is loaded; tracing.target cannot change it",
+        )
+        return ResolvedAttach(0, trace="btf", trace_name=target)
+    if prog.prog_type in ("raw_tracepoint", "raw_tracepoint_writable"):
+        _expect(bool(target), where, "name the raw tracepoint in the section or tracing.target")
+        return ResolvedAttach(0, trace="raw_tp", trace_name=target)
+    if prog.prog_type == "tracepoint":
+        category, _, name = target.partition("/")
+        _expect(bool(category and name), where, f"a tracepoint is 'category/name', got {target!r}")
+        try:
+            tp_id = tracepoint_id(category, name)
+        except BpfGlobalsError as e:
+            raise AttachError(f"{where}: {e}") from None
+        return ResolvedAttach(
+            attach_type_id("perf_event"), trace="tracepoint", trace_name=target, tracepoint_id=tp_id
+        )
+    if prog.prog_type == "kprobe":
+        why = (
+            "this kernel has no kprobe support (CONFIG_KPROBES); fentry/fexit programs reach "
+            "the same functions"
+            if not os.path.exists("/sys/bus/event_source/devices/kprobe")
+            else "kprobe/uprobe attach is not supported yet; use fentry/fexit"
+        )
+        raise AttachError(f"{where}: {why}")
     raise AttachError(
-        f"{where}: attach kind {point.kind!r} is not supported yet (xdp, tcx and cgroup are)"
+        f"{where}: tracing attach needs a tracepoint, raw_tp, tp_btf, fentry, fexit, fmod_ret "
+        "or lsm program"
     )
+
+
+# Tracing programs whose target is the BTF id given at load; RAW_TRACEPOINT_OPEN attaches them.
+_BTF_LINKED = ("trace_fentry", "trace_fexit", "modify_return", "trace_raw_tp", "lsm_mac")
 
 
 def _expect(ok: bool, where: str, why: str) -> None:

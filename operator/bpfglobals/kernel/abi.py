@@ -59,6 +59,10 @@ SYS_BPF = {"x86_64": 321, "aarch64": 280, "riscv64": 280, "s390x": 351, "ppc64le
     platform.machine()
 ]
 
+SYS_PERF_EVENT_OPEN = {"x86_64": 298, "aarch64": 241, "riscv64": 241, "s390x": 331, "ppc64le": 319}[
+    platform.machine()
+]
+
 if __name__ == "__main__":
     OOL.write_text(generate())
     print(f"wrote {OOL}", file=sys.stderr)

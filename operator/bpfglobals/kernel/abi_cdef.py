@@ -58,6 +58,15 @@ CDEF = """
         uint32_t link_fd; uint32_t new_prog_fd; uint32_t flags; uint32_t old_prog_fd;
     };
     struct bpf_link_detach_attr { uint32_t link_fd; };
+    struct bpf_raw_tp_open_attr {
+        uint64_t name; uint32_t prog_fd; uint32_t _pad; uint64_t cookie;
+    };
+    /* PERF_ATTR_SIZE_VER0 (64 bytes): all a tracepoint perf event needs */
+    struct perf_event_attr {
+        uint32_t type; uint32_t size; uint64_t config; uint64_t sample_period;
+        uint64_t sample_type; uint64_t read_format; uint64_t flags; uint32_t wakeup_events;
+        uint32_t bp_type; uint64_t config1;
+    };
 
     struct bpf_prog_info {
         uint32_t type; uint32_t id; uint8_t tag[8]; uint32_t jited_prog_len;

@@ -18,8 +18,9 @@ class KernelError(BpfGlobalsError):
         self.log = log  # verifier/BTF log when the kernel wrote one
         what = f" ({subject})" if subject else ""
         hint = _HINTS.get((command, err), _HINTS.get(err, ""))
+        call = command if command.islower() else f"bpf({command})"  # or another syscall
         super().__init__(
-            f"bpf({command}){what}: {_errno.errorcode.get(err, err)}: {os.strerror(err)}{hint}"
+            f"{call}{what}: {_errno.errorcode.get(err, err)}: {os.strerror(err)}{hint}"
         )
 
 
@@ -27,6 +28,7 @@ _HINTS: dict[object, str] = {
     ("OBJ_PIN", _errno.EPERM): " (the path must be inside a bpffs mount, without '.' in names)",
     ("OBJ_PIN", _errno.EEXIST): " (something is already pinned there)",
     ("MAP_UPDATE_ELEM", _errno.EPERM): " (the map is frozen or read-only for user space)",
+    ("perf_event_open", _errno.EACCES): " (need CAP_PERFMON or root)",
     _errno.EPERM: " (need root or CAP_BPF/CAP_SYS_ADMIN; or the object is frozen/read-only)",
     _errno.ENOSYS: " (bpf(2) is not available in this kernel)",
 }

@@ -28,14 +28,16 @@ from bpfglobals.kernel.errors import KernelError
 from bpfglobals.kernel.fd import FD
 from bpfglobals.kernel.objects import obj_pin, prog_info
 from bpfglobals.kernel.progs import prog_load
+from bpfglobals.loader.attach_btf import attach_btf_id, needs_attach_btf
 from bpfglobals.loader.errors import LoadError, VerifierError
 from bpfglobals.loader.linker import LinkedProgram, function_table, link_program, set_imm
 from bpfglobals.loader.loaded import LoadedMap, LoadedObject, LoadedProgram
 from bpfglobals.loader.maps import create_internal_map, create_user_map, reuse_internal_map
 from bpfglobals.values import configure
 
-# Program types whose load needs a BTF attach target we do not resolve (yet).
-_NEEDS_ATTACH_BTF = {"tracing", "lsm", "ext", "struct_ops"}
+# Program types whose load needs a target we do not resolve: another BPF program, a kernel
+# struct of function pointers.
+_UNSUPPORTED = {"ext": "freplace", "struct_ops": "struct_ops"}
 
 
 def load(
@@ -133,11 +135,12 @@ def _load_program(
     p = linked.spec
     if not p.type.prog_type:
         raise LoadError(f"program '{p.name}': section '{p.section}' names no program type")
-    if p.type.prog_type in _NEEDS_ATTACH_BTF:
+    if p.type.prog_type in _UNSUPPORTED:
         raise LoadError(
-            f"program '{p.name}': {p.type.prog_type} programs ({p.section}) need a BTF attach "
-            "target, which bpfglobals does not resolve yet"
+            f"program '{p.name}': {_UNSUPPORTED[p.type.prog_type]} programs ({p.section}) are "
+            "not supported"
         )
+    btf_target = attach_btf_id(p) if needs_attach_btf(p) else 0
     _relocate(linked, maps)
     flags = (ProgFlags.SLEEPABLE if p.type.sleepable else 0) | (
         ProgFlags.XDP_HAS_FRAGS if p.type.xdp_frags else 0
@@ -159,11 +162,18 @@ def _load_program(
             btf_fd=btf_fd,
             func_info=func_info if btf_fd else b"",
             line_info=line_info if btf_fd else b"",
+            attach_btf_id=btf_target,
         )
     except KernelError as e:
         if e.log:
             raise VerifierError(p.name, p.section, errno.errorcode.get(e.errno, "?"), e.log) from e
-        raise LoadError(f"program '{p.name}' (section {p.section}): {e}") from e
+        why = ""
+        if e.errno == errno.EPERM and p.type.prog_type in ("tracing", "lsm") and os.geteuid() == 0:
+            why = (
+                "; as root this means the kernel refuses BPF trampolines for this target "
+                "(kernel lockdown, or a function it does not allow to be traced)"
+            )
+        raise LoadError(f"program '{p.name}' (section {p.section}): {e}{why}") from e
 
 
 def pin_name(map_name: str) -> str:

@@ -41,6 +41,7 @@ from bpfglobals.node.manifest import (
     ManifestError,
     ProgramAttachment,
     TcxAttach,
+    TracingAttach,
     XdpAttach,
 )
 from bpfglobals.node.record import read_record, write_record
@@ -65,10 +66,14 @@ def attach_point(a: ProgramAttachment) -> AttachPoint:
             return AttachPoint("tcx", interface=i, direction=d)
         case CgroupAttach(path=p, type=t):
             return AttachPoint("cgroup", cgroup_path=p, cgroup_type=t)
+        case TracingAttach(target_name=t):
+            return AttachPoint("tracing", trace_target=t or "")
     return AttachPoint(a.attach.kind)
 
 
 def _attach_key(a: ProgramAttachment, p: AttachPoint) -> str:
+    if p.kind == "tracing":
+        return point_key(p.kind, p.trace_target or "section")
     target = p.cgroup_path if p.kind == "cgroup" else p.interface
     return point_key(p.kind, target + (f"_{p.direction}" if p.direction else ""))
 
@@ -144,7 +149,12 @@ class NodeReconciler:
             "roKey": ro_key,
             "configHash": hash_,
             "programs": [
-                {"name": a.name, "key": k[1], "target": p.describe(), "kind": p.kind}
+                {
+                    "name": a.name,
+                    "key": k[1],
+                    "target": targets[k].trace_name or p.describe(),
+                    "kind": p.kind,
+                }
                 for (a, p), k in zip(wanted, targets, strict=True)
             ],
             "live": _live_values(obj, images),
@@ -184,12 +194,15 @@ class NodeReconciler:
                 fd.close()
         swapped: list[tuple[FD, FD, FD, str]] = []
         created: list[str] = []
+        staged: list[tuple[str, str]] = []
         try:
             if same_layout and rec is not None:
                 self._write_live(lay, obj, images, rec.get("live", {}), loaded)
             self._pin_variant(lay, variant, loaded)
             for (prog, key), target in targets.items():
-                self._attach_or_swap(lay, loaded, prog, key, target, swapped, created)
+                self._attach_or_swap(lay, loaded, prog, key, target, swapped, created, staged)
+            for path_next, path in staged:  # the old tracing link goes with its pin
+                os.rename(path_next, path)
             new_rec |= {
                 "variant": variant,
                 "loadedAt": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
@@ -256,11 +269,27 @@ class NodeReconciler:
         target: ResolvedAttach,
         swapped: list,
         created: list[str],
+        staged: list[tuple[str, str]],
     ) -> None:
         path = lay.link(prog, key)
         new = loaded.programs[prog].fd
         what = f"program '{prog}' link {os.path.basename(path)}"
         link = self._live_link(path)
+        if link is not None and not target.updatable:
+            # Tracing links cannot swap programs: the new link is attached beside the old one
+            # and its pin replaces the old pin once everything else succeeded, which detaches
+            # the old link. Both variants run in between (documented overlap).
+            link.close()
+            path_next = path + "_next"
+            unpin_link(path_next)  # left over by an interrupted apply
+            fd = attach(new, target, what)
+            try:
+                obj_pin(fd, path_next)
+                created.append(path_next)
+                staged.append((path_next, path))
+            finally:
+                fd.close()
+            return
         if link is not None:
             try:
                 old = fd_by_id("prog", link_info(link).prog_id)
