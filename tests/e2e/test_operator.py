@@ -56,9 +56,17 @@ def stack(control_plane, kubectl, tmp_path_factory, bpf_object):
         s.close()
 
 
-def xdp_drop(
-    stack: Stack, name: str, globals_: dict, max_unavailable: int = 1, sha: str | None = None
+def cluster_program(
+    stack: Stack,
+    name: str,
+    config_map: str,
+    sha: str,
+    programs: list[dict],
+    globals_: dict,
+    max_unavailable: int | str = 1,
 ) -> dict:
+    """A BpfProgram whose ELF is key `config_map`.bpf.o of ConfigMap `config_map`-TAG,
+    selecting this stack's nodes."""
     return {
         "apiVersion": "bpfglobals.io/v1alpha1",
         "kind": "BpfProgram",
@@ -67,19 +75,32 @@ def xdp_drop(
             "elf": {
                 "configMap": {
                     "namespace": "default",
-                    "name": f"xdp-drop-{stack.tag}",
-                    "key": "xdp_drop.bpf.o",
+                    "name": f"{config_map}-{stack.tag}",
+                    "key": f"{config_map.replace('-', '_')}.bpf.o",
                 },
-                "sha256": sha or stack.elf_sha,
+                "sha256": sha,
             },
-            "programs": [
-                {"name": "xdp_drop", "attach": {"xdp": {"interface": "bpfg0", "mode": "generic"}}}
-            ],
+            "programs": programs,
             "globals": globals_,
             "nodeSelector": {"bpfglobals.io/e2e": stack.tag},
             "rollout": {"maxUnavailable": max_unavailable},
         },
     }
+
+
+def xdp_drop(
+    stack: Stack, name: str, globals_: dict, max_unavailable: int = 1, sha: str | None = None
+) -> dict:
+    xdp = {"xdp": {"interface": "bpfg0", "mode": "generic"}}
+    return cluster_program(
+        stack,
+        name,
+        "xdp-drop",
+        sha or stack.elf_sha,
+        [{"name": "xdp_drop", "attach": xdp}],
+        globals_,
+        max_unavailable,
+    )
 
 
 def node_status(prog: dict) -> dict[str, dict]:
@@ -249,30 +270,15 @@ def wait_degraded(stack: Stack, name: str) -> dict:
 
 
 def test_verifier_rejection_stops_the_rollout(stack) -> None:
-    doc = {
-        "apiVersion": "bpfglobals.io/v1alpha1",
-        "kind": "BpfProgram",
-        "metadata": {"name": "guard"},
-        "spec": {
-            "elf": {
-                "configMap": {
-                    "namespace": "default",
-                    "name": f"prune-{stack.tag}",
-                    "key": "prune.bpf.o",
-                },
-                "sha256": stack.prune_sha,
-            },
-            "programs": [
-                {
-                    "name": "guarded",
-                    "attach": {"tcx": {"interface": "bpfg0", "direction": "ingress"}},
-                }
-            ],
-            "globals": {"answer": 1},
-            "nodeSelector": {"bpfglobals.io/e2e": stack.tag},
-            "rollout": {"maxUnavailable": 1},
-        },
-    }
+    tcx = {"tcx": {"interface": "bpfg0", "direction": "ingress"}}
+    doc = cluster_program(
+        stack,
+        "guard",
+        "prune",
+        stack.prune_sha,
+        [{"name": "guarded", "attach": tcx}],
+        {"answer": 1},
+    )
     # guarded is an XDP program: attaching it with tcx is refused on the node
     stack.apply(doc)
     st = wait_degraded(stack, "guard")
@@ -388,26 +394,22 @@ def test_tracing_programs_roll_out_and_swap(stack, bpf_object) -> None:
     """Tracing hooks through the cluster path: every node counts this process's getpid()
     calls in its own .bss; a .rodata change replaces every node's links."""
     elf = bpf_object("examples/syscall_count.bpf.c")
-    cm = f"syscall-count-{stack.tag}"
-    stack.kubectl("create", "configmap", cm, "-n", "default", f"--from-file=sc.bpf.o={elf}")
-    doc = {
-        "apiVersion": "bpfglobals.io/v1alpha1",
-        "kind": "BpfProgram",
-        "metadata": {"name": "count"},
-        "spec": {
-            "elf": {
-                "configMap": {"namespace": "default", "name": cm, "key": "sc.bpf.o"},
-                "sha256": hashlib.sha256(elf.read_bytes()).hexdigest(),
-            },
-            "programs": [
-                {"name": "count_tp", "attach": {"tracing": {}}},
-                {"name": "count_raw", "attach": {"tracing": {"target": "sys_enter"}}},
-            ],
-            "globals": {"target_tgid": os.getpid()},
-            "nodeSelector": {"bpfglobals.io/e2e": stack.tag},
-            "rollout": {"maxUnavailable": "100%"},
-        },
-    }
+    stack.kubectl(
+        "create",
+        "configmap",
+        f"syscall-count-{stack.tag}",
+        "-n",
+        "default",
+        f"--from-file=syscall_count.bpf.o={elf}",
+    )
+    programs = [
+        {"name": "count_tp", "attach": {"tracing": {}}},
+        {"name": "count_raw", "attach": {"tracing": {"target": "sys_enter"}}},
+    ]
+    sha = hashlib.sha256(elf.read_bytes()).hexdigest()
+    doc = cluster_program(
+        stack, "count", "syscall-count", sha, programs, {"target_tgid": os.getpid()}, "100%"
+    )
     both = json.loads(json.dumps(doc))
     both["spec"]["programs"][0]["attach"]["xdp"] = {"interface": "bpfg0"}
     refused = stack.kubectl("apply", "-f", "-", input=yaml.safe_dump(both), check=False)
