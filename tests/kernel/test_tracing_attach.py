@@ -7,6 +7,7 @@ new variant beside the old and replaces the pin; exact counts prove the old link
 
 from __future__ import annotations
 
+import json
 import os
 import platform
 import subprocess
@@ -195,3 +196,52 @@ def test_the_example_manifest_applies_with_the_cli(bpf_object, root, tmp_path) -
     call(GETPID, 25)
     after = section_vars(pin, ".bss")
     assert {k: int(after[k]) - int(before[k]) for k in COUNTERS} == dict.fromkeys(COUNTERS, 25)
+
+
+CRASHER = """
+import json, os, signal, sys
+from bpfglobals.node.manifest import parse_manifest
+from bpfglobals.node.reconcile import NodeReconciler
+os.rename = lambda *a: os.kill(os.getpid(), signal.SIGKILL)  # staged link pinned, not yet live
+NodeReconciler(sys.argv[1]).apply(parse_manifest(json.loads(sys.argv[2])), "/")
+"""
+
+
+def test_a_swap_killed_before_its_pins_move_leaves_no_second_link(bpf_object, root) -> None:
+    elf = bpf_object("examples/syscall_count.bpf.c")
+    me = {"target_tgid": os.getpid(), "syscall_nr": GETPID}
+
+    def doc(globals_: dict) -> dict:
+        return {
+            "apiVersion": "bpfglobals.io/v1alpha1",
+            "kind": "BpfProgram",
+            "metadata": {"name": "count"},
+            "spec": {
+                "elf": {"path": str(elf)},
+                "programs": [{"name": h, "attach": {"tracing": {}}} for h in HOOKS],
+                "globals": globals_,
+            },
+        }
+
+    node = NodeReconciler(root)
+    running = node.apply(parse_manifest(doc(me)), "/").status
+    crashed = subprocess.run(
+        [sys.executable, "-c", CRASHER, root, json.dumps(doc(me | {"syscall_nr": GETPPID}))],
+        capture_output=True,
+        text=True,
+    )
+    assert crashed.returncode == -9, crashed.stderr
+    assert any(e.endswith("_next") for e in os.listdir(f"{root}/count/links"))
+
+    # Back to the running configuration: nothing to load, but the staged links must go.
+    again = node.apply(parse_manifest(doc(me)), "/")
+    assert again.action == "unchanged"
+    assert link_ids(again.status) == link_ids(running)
+    assert sorted(os.listdir(f"{root}/count/links")) == sorted(
+        f"{h}__tracing_section" for h in HOOKS
+    )
+    assert os.listdir(f"{root}/count/variants") == [str(running.extra["variant"])]
+    before = counters(root)
+    call(GETPID, 40)
+    after = counters(root)
+    assert {k: after[k] - before[k] for k in COUNTERS} == dict.fromkeys(COUNTERS, 40)

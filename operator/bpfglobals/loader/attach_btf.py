@@ -39,7 +39,7 @@ def attach_btf_id(p: ProgramSpec) -> int:
     prefix, kind = rule
     name = prefix + p.type.attach_target
     try:
-        tid = find_type_id(_vmlinux(), name, kind)
+        tid = _vmlinux_id(name, kind)
     except OSError as e:
         raise LoadError(
             f"{where}: cannot read the kernel's BTF ({e}); needs CONFIG_DEBUG_INFO_BTF"
@@ -53,6 +53,8 @@ def attach_btf_id(p: ProgramSpec) -> int:
 
 
 @functools.cache
-def _vmlinux() -> bytes:
+def _vmlinux_id(name: str, kind: BtfKind) -> int | None:
+    """Cached: the kernel's BTF does not change under a running agent, and every new variant
+    of a tracing program asks again (a scan costs up to ~80 ms)."""
     with open(VMLINUX_BTF, "rb") as f:
-        return f.read()
+        return find_type_id(f.read(), name, kind)

@@ -160,6 +160,7 @@ class NodeReconciler:
             "live": _live_values(obj, images),
         }
         if rec is not None and rec.get("roKey") == ro_key and self._links_run_variant(lay, rec):
+            self._tidy(lay, rec)
             if rec.get("configHash") == hash_:
                 return ApplyResult(self._status(lay, rec), "unchanged")
             self._write_live(lay, obj, images, rec.get("live", {}))
@@ -221,9 +222,14 @@ class NodeReconciler:
                 link.close()
                 old.close()
             loaded.close()
-        self._drop_unwanted_links(lay, {key for key in new_rec_keys(new_rec)})
+        self._tidy(lay, new_rec)
+
+    def _tidy(self, lay: Layout, rec: dict) -> None:
+        """Remove links and variants `rec` does not own: replaced ones, and those an apply
+        killed half-way left behind (a staged tracing link would otherwise run twice)."""
+        self._drop_unwanted_links(lay, set(new_rec_keys(rec)))
         for n in lay.variant_numbers():
-            if n != variant:
+            if n != rec["variant"]:
                 shutil.rmtree(lay.variant(n), ignore_errors=True)
 
     def _shared_maps(
