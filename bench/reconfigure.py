@@ -7,7 +7,8 @@ with the node core, then measures, per change, the time for `apply` to return:
 - a .rodata change (drop_port): new variant loaded, link swapped atomically, old released;
 - a .data/.bss change (log_level): written into the live map, same program;
 next to what per-configuration builds cost: clang recompiling the object plus bpftool loading
-it (attaching not even included).
+it (attaching not even included). Then the same .rodata change for examples/syscall_count.bpf.c
+with three tracing links, which are replaced rather than updated.
 """
 
 from __future__ import annotations
@@ -87,6 +88,7 @@ def main() -> None:
             assert node.apply(m).action == "updated-live"
             live.append(time.perf_counter() - t)
         node.delete("bench")
+    tracing, trace_compile = tracing_swaps(tmp, root, args.changes)
     recompile = []
     for _ in range(max(10, args.changes // 10)):
         pin = f"/sys/fs/bpf/bench-{uuid.uuid4().hex[:8]}"
@@ -102,11 +104,54 @@ def main() -> None:
     print(line(".rodata change: new variant swapped in", rodata))
     print(line(".data/.bss change: live map write", live))
     print(line("clang recompile + bpftool load (no attach)", recompile))
+    print("syscall_count: 3 tracing links (tracepoint, raw_tp, tp_btf), no BPF_LINK_UPDATE")
+    print(line(".rodata change: new links, old unpinned", tracing))
+    print(line("clang recompile only (no load, no attach)", trace_compile))
     r, d, c = (statistics.median(x) for x in (rodata, live, recompile))
+    t, tc = statistics.median(tracing), statistics.median(trace_compile)
     print("ratios (median):")
     print(f"  recompile+load / .rodata swap:  {c / r:.1f}x")
     print(f"  recompile+load / .data update:  {c / d:.1f}x")
     print(f"  .rodata swap / .data update:    {r / d:.1f}x")
+    print(f"  recompile alone / tracing swap: {tc / t:.1f}x")
+
+
+def tracing_swaps(tmp: Path, root: str, changes: int) -> tuple[list[float], list[float]]:
+    """Tracing links cannot swap programs: each change attaches new links and renames their
+    pins over the old ones. Returns the apply times and, as the peer, clang's compile times."""
+    src = ROOT / "examples" / "syscall_count.bpf.c"
+    obj = compile_bpf(src, tmp)
+    node = NodeReconciler(root)
+    hooks = ("count_tp", "count_raw", "count_btf")
+
+    def doc(tgid: int) -> dict:
+        return {
+            "apiVersion": "bpfglobals.io/v1alpha1",
+            "kind": "BpfProgram",
+            "metadata": {"name": "trace"},
+            "spec": {
+                "elf": {"path": str(obj)},
+                "globals": {"target_tgid": tgid},
+                "programs": [{"name": h, "attach": {"tracing": {}}} for h in hooks],
+            },
+        }
+
+    node.apply(parse_manifest(doc(1)))
+    times = []
+    for i in range(changes):
+        m = parse_manifest(doc(2 + i))
+        t = time.perf_counter()
+        assert node.apply(m).action == "reloaded"
+        times.append(time.perf_counter() - t)
+    node.delete("trace")
+    compiles = []
+    for _ in range(max(10, changes // 10)):
+        t = time.perf_counter()
+        subprocess.run(
+            ["clang", *clang_flags(), "-c", str(src), "-o", str(tmp / "t.o")], check=True
+        )
+        compiles.append(time.perf_counter() - t)
+    return times, compiles
 
 
 if __name__ == "__main__":
