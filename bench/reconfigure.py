@@ -26,6 +26,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from tests.support.manifests import node_manifest, tracing  # noqa: E402
 from tests.support.netns import net_pair  # noqa: E402
 from tests.support.progs import clang_flags, compile_bpf  # noqa: E402
 
@@ -57,21 +58,8 @@ def main() -> None:
     with net_pair() as net:
 
         def doc(values: dict) -> dict:
-            return {
-                "apiVersion": "bpfglobals.io/v1alpha1",
-                "kind": "BpfProgram",
-                "metadata": {"name": "bench"},
-                "spec": {
-                    "elf": {"path": str(obj)},
-                    "globals": values,
-                    "programs": [
-                        {
-                            "name": "xdp_drop",
-                            "attach": {"xdp": {"interface": net.host_if, "mode": "generic"}},
-                        }
-                    ],
-                },
-            }
+            xdp = {"xdp": {"interface": net.host_if, "mode": "generic"}}
+            return node_manifest("bench", obj, [{"name": "xdp_drop", "attach": xdp}], values)
 
         node.apply(parse_manifest(doc({"drop_port": 1})))
         rodata, live = [], []
@@ -125,16 +113,7 @@ def tracing_swaps(tmp: Path, root: str, changes: int) -> tuple[list[float], list
     hooks = ("count_tp", "count_raw", "count_btf")
 
     def doc(tgid: int) -> dict:
-        return {
-            "apiVersion": "bpfglobals.io/v1alpha1",
-            "kind": "BpfProgram",
-            "metadata": {"name": "trace"},
-            "spec": {
-                "elf": {"path": str(obj)},
-                "globals": {"target_tgid": tgid},
-                "programs": [{"name": h, "attach": {"tracing": {}}} for h in hooks],
-            },
-        }
+        return node_manifest("trace", obj, tracing(*hooks), {"target_tgid": tgid})
 
     node.apply(parse_manifest(doc(1)))
     times = []

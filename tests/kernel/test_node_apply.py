@@ -22,6 +22,7 @@ from bpfglobals.loader import VerifierError
 from bpfglobals.node.manifest import parse_manifest
 from bpfglobals.node.reconcile import NodeReconciler
 from tests.support.bpftool import bpftool, percpu_sum, section_vars
+from tests.support.manifests import node_manifest
 from tests.support.netns import net_pair
 
 CLI = str(Path(sys.executable).parent / "bpfglobals")
@@ -42,16 +43,7 @@ def net():
 
 
 def manifest(name: str, elf: Path, program: str, attach: dict, globals_: dict) -> dict:
-    return {
-        "apiVersion": "bpfglobals.io/v1alpha1",
-        "kind": "BpfProgram",
-        "metadata": {"name": name},
-        "spec": {
-            "elf": {"path": str(elf)},
-            "programs": [{"name": program, "attach": attach}],
-            "globals": globals_,
-        },
-    }
+    return node_manifest(name, elf, [{"name": program, "attach": attach}], globals_)
 
 
 def receive_count(net, port: int, count: int) -> int:

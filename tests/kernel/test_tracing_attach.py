@@ -23,6 +23,7 @@ from bpfglobals.loader import LoadError
 from bpfglobals.node.manifest import parse_manifest
 from bpfglobals.node.reconcile import NodeReconciler
 from tests.support.bpftool import bpftool, section_vars
+from tests.support.manifests import node_manifest, tracing
 from tests.support.stack import wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -39,18 +40,8 @@ def root():
 
 
 def manifest(elf, programs: dict[str, dict], globals_: dict):
-    return parse_manifest(
-        {
-            "apiVersion": "bpfglobals.io/v1alpha1",
-            "kind": "BpfProgram",
-            "metadata": {"name": "count"},
-            "spec": {
-                "elf": {"path": str(elf)},
-                "programs": [{"name": n, "attach": {"tracing": t}} for n, t in programs.items()],
-                "globals": globals_,
-            },
-        }
-    )
+    attach = [{"name": n, "attach": {"tracing": t}} for n, t in programs.items()]
+    return parse_manifest(node_manifest("count", elf, attach, globals_))
 
 
 def counters(root: str) -> dict[str, int]:
@@ -212,16 +203,7 @@ def test_a_swap_killed_before_its_pins_move_leaves_no_second_link(bpf_object, ro
     me = {"target_tgid": os.getpid(), "syscall_nr": GETPID}
 
     def doc(globals_: dict) -> dict:
-        return {
-            "apiVersion": "bpfglobals.io/v1alpha1",
-            "kind": "BpfProgram",
-            "metadata": {"name": "count"},
-            "spec": {
-                "elf": {"path": str(elf)},
-                "programs": [{"name": h, "attach": {"tracing": {}}} for h in HOOKS],
-                "globals": globals_,
-            },
-        }
+        return node_manifest("count", elf, tracing(*HOOKS), globals_)
 
     node = NodeReconciler(root)
     running = node.apply(parse_manifest(doc(me)), "/").status
