@@ -14,6 +14,7 @@ with three tracing links, which are replaced rather than updated.
 from __future__ import annotations
 
 import argparse
+import os
 import shutil
 import statistics
 import subprocess
@@ -88,6 +89,7 @@ def main() -> None:
         recompile.append(time.perf_counter() - t)
         shutil.rmtree(pin)
     shutil.rmtree(tmp)
+    os.rmdir(root)  # empty once both objects are deleted
     print(f"xdp_drop attached (XDP generic) on a veth; {args.changes} changes each")
     print(line(".rodata change: new variant swapped in", rodata))
     print(line(".data/.bss change: live map write", live))
