@@ -7,14 +7,10 @@ compares names by string-table offset.
 
 from __future__ import annotations
 
-import struct
-
-from bpfglobals.elf.btf_parse import BTF_MAGIC
+from bpfglobals.elf.btf_parse import BTF_MAGIC, HEADER, TYPE_RECORD
 from bpfglobals.elf.btf_types import BtfKind
 from bpfglobals.errors import BtfError
 
-_HEADER = struct.Struct("<HBBIIIII")
-_TYPE = struct.Struct("<III")
 # bytes that follow the 12-byte common record: fixed, and per member (vlen)
 _EXTRA: dict[int, tuple[int, int]] = {
     BtfKind.INT: (4, 0),
@@ -32,9 +28,9 @@ _EXTRA: dict[int, tuple[int, int]] = {
 
 def find_type_id(data: bytes, name: str, kind: BtfKind) -> int | None:
     """The id of the type of `kind` called `name` in raw BTF `data`, or None."""
-    if len(data) < _HEADER.size:
+    if len(data) < HEADER.size:
         raise BtfError("BTF: shorter than its header")
-    magic, _version, _flags, hdr_len, type_off, type_len, str_off, str_len = _HEADER.unpack_from(
+    magic, _version, _flags, hdr_len, type_off, type_len, str_off, str_len = HEADER.unpack_from(
         data
     )
     if magic != BTF_MAGIC:
@@ -44,13 +40,13 @@ def find_type_id(data: bytes, name: str, kind: BtfKind) -> int | None:
     if not wanted:
         return None
     pos, end, tid = hdr_len + type_off, hdr_len + type_off + type_len, 1
-    while pos + _TYPE.size <= end:
-        name_off, info, _ = _TYPE.unpack_from(data, pos)
+    while pos + TYPE_RECORD.size <= end:
+        name_off, info, _ = TYPE_RECORD.unpack_from(data, pos)
         k, vlen = (info >> 24) & 0x1F, info & 0xFFFF
         if k == kind and name_off in wanted:
             return tid
         fixed, per = _EXTRA.get(k, (0, 0))
-        pos += _TYPE.size + fixed + per * vlen
+        pos += TYPE_RECORD.size + fixed + per * vlen
         tid += 1
     return None
 

@@ -38,8 +38,8 @@ from bpfglobals.elf.btf_types import (
 from bpfglobals.errors import BtfError
 
 BTF_MAGIC = 0xEB9F
-_HEADER = struct.Struct("<HBBIIIII")  # magic, version, flags, hdr_len, type/str off+len
-_TYPE = struct.Struct("<III")  # name_off, info, size_or_type
+HEADER = struct.Struct("<HBBIIIII")  # magic, version, flags, hdr_len, type/str off+len
+TYPE_RECORD = struct.Struct("<III")  # name_off, info, size_or_type
 _TRIPLE = struct.Struct("<III")
 _PAIR = struct.Struct("<II")
 _ENUM32 = struct.Struct("<Ii")
@@ -48,12 +48,12 @@ _ENUM32 = struct.Struct("<Ii")
 def parse_btf(data: bytes) -> Btf:
     """Parse a whole .BTF section."""
     hdr = Reader(data, ".BTF header", error=BtfError)
-    magic, version, _flags, hdr_len, type_off, type_len, str_off, str_len = hdr.unpack(_HEADER)
+    magic, version, _flags, hdr_len, type_off, type_len, str_off, str_len = hdr.unpack(HEADER)
     if magic != BTF_MAGIC:
         raise BtfError(f".BTF: bad magic {magic:#x} (expected {BTF_MAGIC:#x}; big-endian BTF?)")
     if version != 1:
         raise BtfError(f".BTF: unsupported version {version}")
-    if hdr_len < _HEADER.size or hdr_len > len(data):
+    if hdr_len < HEADER.size or hdr_len > len(data):
         raise BtfError(f".BTF: header length {hdr_len} is invalid for {len(data)} bytes")
     strings = Reader(
         data, ".BTF string section", hdr_len + str_off, hdr_len + str_off + str_len, error=BtfError
@@ -71,7 +71,7 @@ def parse_btf(data: bytes) -> Btf:
 
 
 def _parse_type(r: Reader, strings: bytes, tid: int) -> BtfType:
-    name_off, info, size_or_type = r.unpack(_TYPE)
+    name_off, info, size_or_type = r.unpack(TYPE_RECORD)
     vlen = info & 0xFFFF
     kind_no = (info >> 24) & 0x1F
     kflag = bool(info >> 31)

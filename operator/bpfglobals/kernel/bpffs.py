@@ -15,13 +15,20 @@ def is_bpffs(path: str) -> bool:
         return any(line.split()[1] == path and line.split()[2] == "bpf" for line in f)
 
 
+def mount(fstype: str, path: str) -> int:
+    """mount -t FSTYPE FSTYPE PATH; 0, or the errno it failed with."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    if libc.mount(fstype.encode(), path.encode(), fstype.encode(), 0, None) != 0:
+        return ctypes.get_errno()
+    return 0
+
+
 def ensure_bpffs(path: str = DEFAULT_ROOT) -> None:
     if is_bpffs(path):
         return
     os.makedirs(path, exist_ok=True)
-    libc = ctypes.CDLL(None, use_errno=True)
-    if libc.mount(b"bpf", path.encode(), b"bpf", 0, None) != 0:
-        err = ctypes.get_errno()
+    err = mount("bpf", path)
+    if err:
         raise BpfGlobalsError(
             f"bpffs is not mounted at {path} and mounting it failed: {os.strerror(err)} "
             "(run as root, or `mount -t bpf bpf /sys/fs/bpf`)"

@@ -8,11 +8,11 @@
 
 from __future__ import annotations
 
-import ctypes
 import os
 
 from bpfglobals.errors import BpfGlobalsError
 from bpfglobals.kernel.abi import SYS_PERF_EVENT_OPEN, ffi, libc
+from bpfglobals.kernel.bpffs import mount
 from bpfglobals.kernel.constants import Cmd
 from bpfglobals.kernel.errors import KernelError
 from bpfglobals.kernel.fd import FD
@@ -73,10 +73,9 @@ def _tracefs() -> str:
     for root in TRACEFS:
         if os.path.isdir(os.path.join(root, "events")):
             return root
-    libc_ = ctypes.CDLL(None, use_errno=True)
-    if libc_.mount(b"tracefs", TRACEFS[0].encode(), b"tracefs", 0, None) == 0:
+    err = mount("tracefs", TRACEFS[0])
+    if not err:
         return TRACEFS[0]
-    err = ctypes.get_errno()
     raise BpfGlobalsError(
         f"tracefs is not mounted and mounting it at {TRACEFS[0]} failed: {os.strerror(err)} "
         "(`mount -t tracefs nodev /sys/kernel/tracing`, or mount the host's into the pod)"

@@ -168,7 +168,7 @@ def _load_program(
         if e.log:
             raise VerifierError(p.name, p.section, errno.errorcode.get(e.errno, "?"), e.log) from e
         why = ""
-        if e.errno == errno.EPERM and p.type.prog_type in ("tracing", "lsm") and os.geteuid() == 0:
+        if e.errno == errno.EPERM and needs_attach_btf(p) and os.geteuid() == 0:
             why = (
                 "; as root this means the kernel refuses BPF trampolines for this target "
                 "(kernel lockdown, or a function it does not allow to be traced)"

@@ -281,22 +281,7 @@ class NodeReconciler:
         new = loaded.programs[prog].fd
         what = f"program '{prog}' link {os.path.basename(path)}"
         link = self._live_link(path)
-        if link is not None and not target.updatable:
-            # Tracing links cannot swap programs: the new link is attached beside the old one
-            # and its pin replaces the old pin once everything else succeeded, which detaches
-            # the old link. Both variants run in between (documented overlap).
-            link.close()
-            path_next = path + "_next"
-            unpin_link(path_next)  # left over by an interrupted apply
-            fd = attach(new, target, what)
-            try:
-                obj_pin(fd, path_next)
-                created.append(path_next)
-                staged.append((path_next, path))
-            finally:
-                fd.close()
-            return
-        if link is not None:
+        if link is not None and target.updatable:
             try:
                 old = fd_by_id("prog", link_info(link).prog_id)
             except BaseException:
@@ -310,11 +295,20 @@ class NodeReconciler:
                 raise
             swapped.append((link, new, old, what))
             return
+        pin = path
+        if link is not None:
+            # Tracing links cannot swap programs: the new link is attached beside the old one
+            # and its pin replaces the old pin once everything else succeeded, which detaches
+            # the old link. Both variants run in between (documented overlap).
+            link.close()
+            pin = path + "_next"
+            unpin_link(pin)  # left over by an interrupted apply
+            staged.append((pin, path))
         with in_netns(self.netns):
             fd = attach(new, target, what)
         try:
-            obj_pin(fd, path)
-            created.append(path)
+            obj_pin(fd, pin)
+            created.append(pin)
         finally:
             fd.close()
 
