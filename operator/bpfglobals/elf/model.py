@@ -99,12 +99,18 @@ class MapSpec:
     value_size: int
     max_entries: int
     flags: int = 0
-    pinning: int = 0  # 0 = none, 1 = LIBBPF_PIN_BY_NAME
+    # 0 none; 1 by name in the load's own pin directory (LIBBPF_PIN_BY_NAME, iproute2's
+    # PIN_OBJECT_NS); 2 iproute2's PIN_GLOBAL_NS (BPFFS/tc/globals/<name>). See elf/map_defs.py.
+    pinning: int = 0
     map_extra: int = 0
     numa_node: int = 0
     btf_key_type_id: int = 0
     btf_value_type_id: int = 0
     legacy: bool = False  # from the `maps` section, not `.maps`
+    # Map-in-map: the inner map template (`__array(values, struct {...})`).
+    inner: MapSpec | None = None
+    # Initial slots from `.maps` initialisers: (index, name of the map or program it holds).
+    init_slots: tuple[tuple[int, str], ...] = ()
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,8 @@ from bpfglobals.elf.btf_parse import parse_btf
 from bpfglobals.elf.data_sections import object_name, read_data_sections
 from bpfglobals.elf.datasec_fixup import fixup_datasecs
 from bpfglobals.elf.elf_file import ElfImage, read_elf
-from bpfglobals.elf.maps import read_btf_maps, read_legacy_maps
+from bpfglobals.elf.legacy_maps import read_legacy_maps
+from bpfglobals.elf.maps import read_btf_maps
 from bpfglobals.elf.model import ObjectSpec
 from bpfglobals.elf.programs import read_programs
 from bpfglobals.errors import ElfError
@@ -51,7 +52,7 @@ def _read(data: bytes, name: str, path: str) -> ObjectSpec:
         kernel_version=_version(elf),
         programs=programs,
         subprograms=subprograms,
-        maps=read_btf_maps(elf, btf) + read_legacy_maps(elf),
+        maps=read_btf_maps(elf, btf, programs) + read_legacy_maps(elf),
         data_sections=read_data_sections(elf, btf, obj_name),
         btf=btf,
         raw=data,

@@ -7,6 +7,50 @@ import os
 
 from bpfglobals.errors import BpfGlobalsError
 
+# Codes from the kernel's include/linux/errno.h: internal to the kernel, yet bpf(2) lets some
+# of them reach user space (libc knows no name for them: strerror says "Unknown error 524").
+KERNEL_INTERNAL_ERRNOS: dict[int, tuple[str, str]] = {
+    512: ("ERESTARTSYS", "interrupted by a signal; retry"),
+    513: ("ERESTARTNOINTR", "interrupted by a signal; retry"),
+    514: ("ERESTARTNOHAND", "interrupted by a signal; retry"),
+    515: ("ENOIOCTLCMD", "no such ioctl command"),
+    516: ("ERESTART_RESTARTBLOCK", "interrupted by a signal; retry"),
+    517: ("EPROBE_DEFER", "a driver needs another one to probe first"),
+    518: ("EOPENSTALE", "stale open"),
+    519: ("ENOPARAM", "parameter not supported"),
+    521: ("EBADHANDLE", "illegal NFS file handle"),
+    522: ("ENOTSYNC", "update synchronisation mismatch"),
+    523: ("EBADCOOKIE", "cookie is stale"),
+    524: (
+        "ENOTSUPP",
+        "operation not supported by this kernel for this object; from MAP_CREATE it usually "
+        "means the map type takes no BTF key/value types, or the kernel lacks the feature",
+    ),
+    525: ("ETOOSMALL", "buffer or request too small"),
+    526: ("ESERVERFAULT", "server fault"),
+    527: ("EBADTYPE", "type not supported by the server"),
+    528: ("EJUKEBOX", "request initiated, wait and retry"),
+    529: ("EIOCBQUEUED", "I/O queued"),
+    530: ("ERECALLCONFLICT", "conflict with a recalled state"),
+    531: ("ENOGRACE", "NFS file lock reclaim refused"),
+}
+
+
+def errno_name(err: int) -> str:
+    """ "ENOENT", "ENOTSUPP", ... or the number when nobody names it."""
+    if err in _errno.errorcode:
+        return _errno.errorcode[err]
+    internal = KERNEL_INTERNAL_ERRNOS.get(err)
+    return internal[0] if internal else str(err)
+
+
+def describe_errno(err: int) -> str:
+    """libc's strerror, or what a kernel-internal code means (libc has no text for those)."""
+    internal = KERNEL_INTERNAL_ERRNOS.get(err)
+    if internal is not None and err not in _errno.errorcode:
+        return f"kernel-internal error {err}: {internal[1]}"
+    return os.strerror(err)
+
 
 class KernelError(BpfGlobalsError):
     """bpf(2) failed. `.errno`, `.command` (e.g. "MAP_CREATE") and `.subject` say what/where."""
@@ -19,9 +63,7 @@ class KernelError(BpfGlobalsError):
         what = f" ({subject})" if subject else ""
         hint = _HINTS.get((command, err), _HINTS.get(err, ""))
         call = command if command.islower() else f"bpf({command})"  # or another syscall
-        super().__init__(
-            f"{call}{what}: {_errno.errorcode.get(err, err)}: {os.strerror(err)}{hint}"
-        )
+        super().__init__(f"{call}{what}: {errno_name(err)}: {describe_errno(err)}{hint}")
 
 
 _HINTS: dict[object, str] = {

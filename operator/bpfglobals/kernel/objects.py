@@ -119,6 +119,7 @@ class MapInfo:
     btf_id: int
     btf_key_type_id: int
     btf_value_type_id: int
+    map_extra: int = 0
 
 
 def map_info(fd: FD) -> MapInfo:
@@ -135,6 +136,7 @@ def map_info(fd: FD) -> MapInfo:
         i.btf_id,
         i.btf_key_type_id,
         i.btf_value_type_id,
+        i.map_extra,
     )
 
 

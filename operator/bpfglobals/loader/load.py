@@ -15,6 +15,7 @@ import struct
 from collections.abc import Mapping
 
 from bpfglobals.elf.btf_encode import encode_btf
+from bpfglobals.elf.map_types import MAP_IN_MAP, PIN_GLOBAL_NS, PROG_ARRAY
 from bpfglobals.elf.model import ObjectSpec, ProgramSpec, RelocKind
 from bpfglobals.kernel.btf import btf_load
 from bpfglobals.kernel.constants import (
@@ -24,7 +25,7 @@ from bpfglobals.kernel.constants import (
     attach_type_id,
     prog_type_id,
 )
-from bpfglobals.kernel.errors import KernelError
+from bpfglobals.kernel.errors import KernelError, errno_name
 from bpfglobals.kernel.fd import FD
 from bpfglobals.kernel.objects import obj_pin, prog_info
 from bpfglobals.kernel.progs import prog_load
@@ -32,7 +33,13 @@ from bpfglobals.loader.attach_btf import attach_btf_id, needs_attach_btf
 from bpfglobals.loader.errors import LoadError, VerifierError
 from bpfglobals.loader.linker import LinkedProgram, function_table, link_program, set_imm
 from bpfglobals.loader.loaded import LoadedMap, LoadedObject, LoadedProgram
-from bpfglobals.loader.maps import create_internal_map, create_user_map, reuse_internal_map
+from bpfglobals.loader.maps import (
+    create_internal_map,
+    create_user_map,
+    fill_slots,
+    pin_by_definition,
+    reuse_internal_map,
+)
 from bpfglobals.values import configure
 
 # Program types whose load needs a target we do not resolve: another BPF program, a kernel
@@ -76,10 +83,18 @@ def load(
                 m = create_internal_map(sec, images[sec.name], btf_fd)
             undo.callback(m.fd.close)
             maps[sec.name] = m
+        undo.callback(_unpin, created_pins)
         for spec in obj.maps:
             m = create_user_map(spec, btf_fd, maps_dir, (reuse_maps or {}).get(spec.name))
             undo.callback(m.fd.close)
             maps[spec.name] = m
+            if spec.pinning == PIN_GLOBAL_NS and not m.reused:
+                undo.callback(_remove_empty_dirs, pin_by_definition(m))
+                undo.callback(_unpin, [m.pin])
+        map_fds = {name: m.fd for name, m in maps.items()}
+        for spec in obj.maps:  # map-in-map slots, once every map they may name exists
+            if spec.type_id in MAP_IN_MAP and not maps[spec.name].reused:
+                fill_slots(maps[spec.name], spec.init_slots, map_fds)
         table = function_table(obj)
         loaded: dict[str, LoadedProgram] = {}
         for prog in selected:
@@ -87,8 +102,11 @@ def load(
             fd = _load_program(obj, linked, maps, btf_fd)
             undo.callback(fd.close)
             loaded[prog.name] = LoadedProgram(prog, fd, prog_info(fd)[0])
+        prog_fds = {name: p.fd for name, p in loaded.items()}
+        for spec in obj.maps:  # as libbpf: written even into a reused prog array
+            if spec.type_id == PROG_ARRAY:
+                fill_slots(maps[spec.name], spec.init_slots, prog_fds)
         if pin:
-            undo.callback(_unpin, created_pins)
             _pin_all(pin, loaded, maps, created_pins)
         result = LoadedObject(obj.name, loaded, maps, btf_fd, dict(images))
         undo.pop_all()  # success: the caller owns the FDs now
@@ -97,13 +115,16 @@ def load(
 
 
 def _select(obj: ObjectSpec, names: list[str] | None) -> list[ProgramSpec]:
+    """The programs to load: `names`, plus every program a prog array's initial slots hold
+    (the selected ones tail-call into them)."""
     if names is None:
         return list(obj.programs)
     by_name = {p.name: p for p in obj.programs}
     missing = [n for n in names if n not in by_name]
     if missing:
         raise LoadError(f"{obj.name}: no program '{missing[0]}' (have {', '.join(by_name)})")
-    return [by_name[n] for n in names]
+    slot_targets = {t for m in obj.maps if m.type_id == PROG_ARRAY for _, t in m.init_slots}
+    return [p for p in obj.programs if p.name in set(names) | slot_targets]
 
 
 def _load_btf(obj: ObjectSpec) -> FD | None:
@@ -166,7 +187,7 @@ def _load_program(
         )
     except KernelError as e:
         if e.log:
-            raise VerifierError(p.name, p.section, errno.errorcode.get(e.errno, "?"), e.log) from e
+            raise VerifierError(p.name, p.section, errno_name(e.errno), e.log) from e
         why = ""
         if e.errno == errno.EPERM and needs_attach_btf(p) and os.geteuid() == 0:
             why = (
@@ -214,6 +235,8 @@ def _pin_all(
         path = os.path.join(pin, "maps", pin_name(m.name))
         if m.reused and m.pin == path:
             continue  # already pinned there
+        if m.pin is not None and os.path.dirname(m.pin) != os.path.dirname(path):
+            continue  # pinned where its definition says (iproute2's PIN_GLOBAL_NS)
         if os.path.exists(path):
             raise LoadError(f"{path} already exists; unload {pin} first")
         obj_pin(m.fd, path)

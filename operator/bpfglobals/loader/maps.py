@@ -2,18 +2,30 @@
 
 from __future__ import annotations
 
+import logging
 import os
+import struct
 
+from bpfglobals.elf.map_types import (
+    NO_BTF_TYPES,
+    PERF_EVENT_ARRAY,
+    PIN_BY_NAME,
+    PIN_GLOBAL_NS,
+    RING_BUFFERS,
+)
 from bpfglobals.elf.model import DataKind, DataSectionSpec, MapSpec
 from bpfglobals.kernel.constants import BPF_ARRAY, MapFlags
 from bpfglobals.kernel.errors import KernelError
 from bpfglobals.kernel.fd import FD
 from bpfglobals.kernel.maps import map_create, map_freeze, map_update
-from bpfglobals.kernel.objects import map_frozen, map_info, obj_get
+from bpfglobals.kernel.objects import map_frozen, map_info, obj_get, obj_pin
 from bpfglobals.loader.errors import LoadError
 from bpfglobals.loader.loaded import LoadedMap
+from bpfglobals.loader.map_defaults import effective_max_entries
 
-LIBBPF_PIN_BY_NAME = 1
+log = logging.getLogger("bpfglobals.loader")
+# iproute2's PIN_GLOBAL_NS directory (its "tc" tree; "xdp" is a symlink to it there).
+GLOBAL_PIN_DIR = "/sys/fs/bpf/tc/globals"
 _KEY0 = bytes(4)
 
 
@@ -67,12 +79,18 @@ def reuse_internal_map(sec: DataSectionSpec, handed: FD) -> LoadedMap:
 
 
 def create_user_map(
-    spec: MapSpec, btf_fd: FD | None, pin_dir: str | None, reuse: FD | None = None
+    spec: MapSpec,
+    btf_fd: FD | None,
+    pin_dir: str | None,
+    reuse: FD | None = None,
+    global_dir: str = GLOBAL_PIN_DIR,
 ) -> LoadedMap:
-    """A user map: handed in (`reuse`), an existing compatible pin, or a new one."""
-    pin = (
-        os.path.join(pin_dir, spec.name) if pin_dir and spec.pinning == LIBBPF_PIN_BY_NAME else None
-    )
+    """A user map: handed in (`reuse`), an existing compatible pin, or a new one.
+
+    `pin_dir` holds maps pinned by name (LIBBPF_PIN_BY_NAME, iproute2's PIN_OBJECT_NS);
+    `global_dir` those of iproute2's PIN_GLOBAL_NS (pinned there even without `pin_dir`).
+    """
+    pin = user_map_pin(spec, pin_dir, global_dir)
     existing = reuse.dup() if reuse is not None else _pinned(pin)
     if existing is not None:
         try:
@@ -92,21 +110,99 @@ def create_user_map(
             pin,
             reused=True,
         )
-    typed = btf_fd is not None and spec.btf_value_type_id != 0
-    fd = map_create(
-        map_type=spec.type_id,
-        key_size=spec.key_size,
-        value_size=spec.value_size,
-        max_entries=spec.max_entries,
-        name=spec.name,
-        flags=spec.flags,
-        btf_fd=btf_fd if typed else None,
-        btf_key_type_id=spec.btf_key_type_id if typed else 0,
-        btf_value_type_id=spec.btf_value_type_id if typed else 0,
-        map_extra=spec.map_extra,
-        numa_node=spec.numa_node,
-    )
+    fd = _create(spec, btf_fd)
     return LoadedMap(spec.name, spec.name[:15], spec.type, fd, map_info(fd), False, False, pin)
+
+
+def user_map_pin(spec: MapSpec, pin_dir: str | None, global_dir: str) -> str | None:
+    """Where a user map is pinned by its definition (None: only where the load pins all)."""
+    if spec.pinning == PIN_GLOBAL_NS:
+        return os.path.join(global_dir, spec.name)
+    if spec.pinning == PIN_BY_NAME and pin_dir:
+        return os.path.join(pin_dir, spec.name)
+    return None
+
+
+def _create(spec: MapSpec, btf_fd: FD | None) -> FD:
+    """MAP_CREATE as libbpf 1.1's bpf_object__create_map does it: BTF key/value types only for
+    types that take them, and once more without BTF when the kernel refuses it."""
+    typed = (
+        btf_fd is not None
+        and spec.type_id not in NO_BTF_TYPES
+        and bool(spec.btf_key_type_id or spec.btf_value_type_id)
+    )
+    inner = _create(spec.inner, btf_fd) if spec.inner is not None else None
+    try:
+        attrs = {
+            "map_type": spec.type_id,
+            "key_size": spec.key_size,
+            "value_size": spec.value_size,
+            "max_entries": effective_max_entries(spec),
+            "name": spec.name,
+            "flags": spec.flags,
+            "map_extra": spec.map_extra,
+            "numa_node": spec.numa_node,
+            "inner_map_fd": inner,
+        }
+        if typed:
+            try:
+                return map_create(
+                    **attrs,
+                    btf_fd=btf_fd,
+                    btf_key_type_id=spec.btf_key_type_id,
+                    btf_value_type_id=spec.btf_value_type_id,
+                )
+            except KernelError as e:
+                log.warning("map '%s': %s; retrying without BTF key/value types", spec.name, e)
+        try:
+            return map_create(**attrs)
+        except KernelError as e:
+            raise LoadError(f"map '{spec.name}' ({spec.type}): {e}{_create_hint(spec)}") from e
+    finally:
+        if inner is not None:
+            inner.close()  # the kernel keeps what it needs of the template
+
+
+def _create_hint(spec: MapSpec) -> str:
+    if spec.max_entries == 0 and spec.type_id not in RING_BUFFERS | {PERF_EVENT_ARRAY}:
+        return " (the definition has no max_entries)"
+    return ""
+
+
+def fill_slots(m: LoadedMap, slots: tuple[tuple[int, str], ...], fds: dict[str, FD]) -> None:
+    """Write initial slots (`values` initialisers): map-in-map inner maps, prog array programs.
+
+    Slot keys are 4-byte indices, as libbpf writes them (a hash of maps with slots has a
+    4-byte key: the parser checks)."""
+    for index, target in slots:
+        fd = fds.get(target)
+        if fd is None:
+            raise LoadError(f"map '{m.name}': slot {index} names '{target}', which is not loaded")
+        try:
+            map_update(m.fd, struct.pack("<I", index), struct.pack("<I", fd.raw))
+        except KernelError as e:
+            raise LoadError(f"map '{m.name}': setting slot {index} to '{target}': {e}") from e
+
+
+def pin_by_definition(m: LoadedMap) -> list[str]:
+    """Pin a new map where its definition says (iproute2's PIN_GLOBAL_NS directory), making
+    the directory when missing; returns the directories made."""
+    assert m.pin is not None
+    made = []
+    parent = os.path.dirname(m.pin)
+    for d in _missing_parents(parent):
+        os.mkdir(d)
+        made.append(d)
+    obj_pin(m.fd, m.pin)
+    return made
+
+
+def _missing_parents(path: str) -> list[str]:
+    missing = []
+    while path and path != "/" and not os.path.isdir(path):
+        missing.append(path)
+        path = os.path.dirname(path)
+    return list(reversed(missing))
 
 
 def _pinned(path: str | None) -> FD | None:
@@ -123,7 +219,7 @@ def _check_compatible(spec: MapSpec, info, where: str) -> None:
         ("type", spec.type_id, info.type),
         ("key_size", spec.key_size, info.key_size),
         ("value_size", spec.value_size, info.value_size),
-        ("max_entries", spec.max_entries, info.max_entries),
+        ("max_entries", effective_max_entries(spec), info.max_entries),
         ("map_flags", spec.flags, info.flags),
     ):
         if want != have:
