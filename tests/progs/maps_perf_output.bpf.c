@@ -61,6 +61,19 @@ struct {
 	__uint(map_extra, 3);
 } seen SEC(".maps");
 
+/* An array keyed by a struct: the kernel refuses that BTF key (arrays want an int key), so
+ * libbpf retries without BTF; so must we. */
+struct slot {
+	__u32 idx;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__type(key, struct slot);
+	__type(value, __u64);
+	__uint(max_entries, 2);
+} struct_keyed SEC(".maps");
+
 SEC("xdp")
 int perf_out(struct xdp_md *ctx)
 {
@@ -77,6 +90,11 @@ int perf_out(struct xdp_md *ctx)
 	if (bpf_map_peek_elem(&seen, &e.len) != 0)
 		return XDP_ABORTED;
 	bpf_ringbuf_output(&rb, &e, sizeof(e), 0);
+	struct slot s = { .idx = 1 };
+	__u64 *cnt = bpf_map_lookup_elem(&struct_keyed, &s);
+	if (!cnt)
+		return XDP_ABORTED;
+	*cnt += 1;
 	return (a == -2 && b == -2 && c == -2 && top == len) ? XDP_TX : XDP_DROP;
 }
 
