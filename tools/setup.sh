@@ -40,3 +40,7 @@ fi
 if [[ -x tools/k8s/build.sh ]]; then
   tools/k8s/build.sh
 fi
+
+# iproute2's legacy BPF loader (an `ip` without libbpf): the peer for SEC("maps") objects in
+# tests/kernel/test_legacy_maps_iproute2.py.
+tools/iproute2-legacy/build.sh >/dev/null

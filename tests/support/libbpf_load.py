@@ -56,7 +56,7 @@ def map_facts(map_id: int) -> dict:
         info = map_info(fd)
     return {
         "type": shown["type"],
-        "name": shown["name"],
+        "name": shown.get("name", ""),  # iproute2 leaves legacy maps unnamed
         "flags": shown["flags"],
         "bytes_key": shown["bytes_key"],
         "bytes_value": shown["bytes_value"],

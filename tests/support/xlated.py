@@ -4,14 +4,19 @@ from __future__ import annotations
 
 import struct
 import subprocess
+from collections.abc import Callable
 from pathlib import Path
 
 from tests.support.bpftool import map_info
 
 
-def normalise(xlated: bytes) -> list[tuple]:
-    """(code, regs, off, imm) per instruction; map ids become map names, and addresses the
-    kernel wrote for function references (differ per load) become a marker."""
+def _map_name(map_id: int) -> object:
+    return map_info(map_id)["name"]
+
+
+def normalise(xlated: bytes, map_key: Callable[[int], object] = _map_name) -> list[tuple]:
+    """(code, regs, off, imm) per instruction; map ids become `map_key(id)` (the map's name),
+    and addresses the kernel wrote for function references (differ per load) a marker."""
     out, i, n = [], 0, len(xlated) // 8
     while i < n:
         code, regs, off, imm = struct.unpack_from("<BBhi", xlated, i * 8)
@@ -19,7 +24,7 @@ def normalise(xlated: bytes) -> list[tuple]:
         if code == 0x18 and i + 1 < n:
             _, _, _, imm2 = struct.unpack_from("<BBhi", xlated, (i + 1) * 8)
             if src in (1, 2):  # map fd / map value: the dump shows the map id
-                out.append((code, regs, off, map_info(imm)["name"], imm2 if src == 2 else 0))
+                out.append((code, regs, off, map_key(imm), imm2 if src == 2 else 0))
             elif src == 4:
                 out.append((code, regs, off, "func"))
             else:

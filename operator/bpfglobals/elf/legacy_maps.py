@@ -1,11 +1,11 @@
-"""The legacy `maps` section: libbpf's struct bpf_map_def, extended as iproute2 extends it.
+"""The legacy `maps` section, read as iproute2's legacy loader reads it (struct bpf_elf_map).
 
+libbpf >= 1.0 refuses this section outright, so iproute2 (built without libbpf) is the peer.
 Definitions are laid out back to back, one per symbol, all of the same size (section size /
-number of symbols, as libbpf and iproute2 compute it). The first 20 bytes are
-struct bpf_map_def (type, key_size, value_size, max_entries, map_flags). Longer definitions
-are read as iproute2's struct bpf_elf_map, which continues with id, pinning, inner_id and
-inner_idx. Every byte beyond what is understood must be zero: anything else is refused, never
-dropped.
+number of symbols). The layout is iproute2's struct bpf_elf_map, whose first 20 bytes are
+libbpf's struct bpf_map_def: type, key_size, value_size, max_entries, map_flags, then id,
+pinning, inner_id, inner_idx. Shorter definitions (at least the first four fields, whole u32s)
+leave the rest zero; longer ones are refused, as iproute2 refuses them. Nothing is dropped.
 """
 
 from __future__ import annotations
@@ -17,9 +17,10 @@ from bpfglobals.elf.map_types import PIN_BY_NAME, PIN_GLOBAL_NS, PIN_NONE, map_t
 from bpfglobals.elf.model import MapSpec
 from bpfglobals.errors import ElfError
 
-_BPF_MAP_DEF = struct.Struct("<IIIII")  # type, key_size, value_size, max_entries, map_flags
-_BPF_ELF_MAP_TAIL = struct.Struct("<IIII")  # iproute2: id, pinning, inner_id, inner_idx
-_ELF_MAP_SIZE = _BPF_MAP_DEF.size + _BPF_ELF_MAP_TAIL.size  # 36
+# iproute2's struct bpf_elf_map: type, key, value, max_entries, flags, id, pinning, inner_id,
+# inner_idx
+_ELF_MAP = struct.Struct("<IIIIIIIII")
+_MIN_SIZE = 16  # struct bpf_elf_map_min: type, key_size, value_size, max_entries
 # iproute2's pinning values (include/bpf_elf.h) and what they become here.
 _IPROUTE2_PINNING = {0: PIN_NONE, 1: PIN_BY_NAME, 2: PIN_GLOBAL_NS}
 
@@ -34,8 +35,18 @@ def read_legacy_maps(elf: ElfImage) -> list[MapSpec]:
     if not syms or sec.size % len(syms):
         raise ElfError(f"maps: {sec.size} bytes cannot hold {len(syms)} map definitions evenly")
     def_size = sec.size // len(syms)
-    if def_size < _BPF_MAP_DEF.size:
-        raise ElfError(f"maps: definition size {def_size} is smaller than struct bpf_map_def")
+    if def_size < _MIN_SIZE or def_size % 4:
+        raise ElfError(
+            f"maps: definition size {def_size} is not whole u32 fields of at least "
+            "type, key_size, value_size and max_entries"
+        )
+    if def_size > _ELF_MAP.size:
+        raise ElfError(
+            f"maps: definitions are {def_size} bytes, longer than iproute2's struct bpf_elf_map "
+            f"({_ELF_MAP.size} bytes: type, key_size, value_size, max_entries, flags, id, "
+            "pinning, inner_id, inner_idx); the extra fields would be ignored, so the object is "
+            "refused"
+        )
     out = []
     for s in syms:
         if s.value + def_size > sec.size:
@@ -47,9 +58,9 @@ def read_legacy_maps(elf: ElfImage) -> list[MapSpec]:
 
 def _legacy_def(name: str, raw: bytes) -> MapSpec:
     where = f"maps: map '{name}'"
-    t, ks, vs, me, fl = _BPF_MAP_DEF.unpack_from(raw)
-    tail = raw[_BPF_MAP_DEF.size : _ELF_MAP_SIZE].ljust(_BPF_ELF_MAP_TAIL.size, b"\0")
-    _id, pinning, inner_id, inner_idx = _BPF_ELF_MAP_TAIL.unpack(tail)
+    t, ks, vs, me, fl, _id, pinning, inner_id, inner_idx = _ELF_MAP.unpack(
+        raw.ljust(_ELF_MAP.size, b"\0")
+    )
     # `id` only names the map for other maps' inner_id, which is refused below: no effect.
     if inner_id or inner_idx:
         raise ElfError(
@@ -61,14 +72,6 @@ def _legacy_def(name: str, raw: bytes) -> MapSpec:
             f"{where}: pinning {pinning} is not PIN_NONE (0), PIN_OBJECT_NS (1) or "
             "PIN_GLOBAL_NS (2); iproute2's custom pinning (/etc/iproute2/bpf_pinning) is not "
             "supported"
-        )
-    extra = raw[_ELF_MAP_SIZE:]
-    if any(extra):
-        first = _ELF_MAP_SIZE + next(i for i, b in enumerate(extra) if b)
-        raise ElfError(
-            f"{where}: definition is {len(raw)} bytes and byte {first} is not zero; only "
-            f"struct bpf_map_def ({_BPF_MAP_DEF.size} bytes) and iproute2's struct "
-            f"bpf_elf_map ({_ELF_MAP_SIZE} bytes) are understood"
         )
     return MapSpec(
         name,
