@@ -29,7 +29,7 @@ from bpfglobals.kernel.maps import map_create, map_update
 from bpfglobals.kernel.objects import ids, obj_get
 from bpfglobals.kernel.progs import prog_test_run
 from bpfglobals.kernel.syscall import inject_fault
-from bpfglobals.loader import LoadError, load
+from bpfglobals.loader import LoadError, load, unload
 from bpfglobals.loader.map_defaults import possible_cpus
 from tests.support.bpftool import bpftool
 from tests.support.libbpf_load import fd_slots, libbpf_loaded, map_facts
@@ -170,9 +170,10 @@ def _leftovers(maps_before: set[int], progs_before: set[int]) -> tuple[set[int],
 @pytest.mark.parametrize(
     ("fixture", "cmd", "after", "times"),
     [
-        # outer_arr's inner template, with BTF and (as libbpf) once more without
-        ("maps_in_maps", Cmd.MAP_CREATE, 2, 2),
-        ("maps_in_maps", Cmd.MAP_CREATE, 3, 1),  # outer_arr itself (its template is closed)
+        # .rodata, inner_a, inner_b, then outer_arr's inner template: with BTF and (as
+        # libbpf) once more without
+        ("maps_in_maps", Cmd.MAP_CREATE, 3, 2),
+        ("maps_in_maps", Cmd.MAP_CREATE, 4, 1),  # outer_arr itself (its template is closed)
         ("maps_in_maps", Cmd.MAP_UPDATE_ELEM, 1, 1),  # outer_arr's second initial slot
         ("maps_tail_calls", Cmd.MAP_UPDATE_ELEM, 2, 1),  # a prog array slot, after PROG_LOAD
     ],
@@ -184,8 +185,12 @@ def test_a_failure_in_the_new_map_steps_leaves_nothing_behind(
     pin = f"/sys/fs/bpf/bgt-mapfail-{os.urandom(4).hex()}"
     maps_before, progs_before = set(ids("map")), set(ids("prog"))
     fds_before = len(os.listdir("/proc/self/fd"))
-    with inject_fault(cmd, errno.ENOMEM, after, times), pytest.raises(Exception) as e:
-        load(obj, pin=pin)
+    try:
+        with inject_fault(cmd, errno.ENOMEM, after, times), pytest.raises(Exception) as e:
+            load(obj, pin=pin).close()
+    finally:
+        if os.path.exists(pin):
+            unload(pin)
     assert "ENOMEM" in str(e.value)
     assert len(os.listdir("/proc/self/fd")) == fds_before
     assert not os.path.exists(pin)

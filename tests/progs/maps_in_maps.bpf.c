@@ -50,6 +50,8 @@ struct {
 	});
 } outer_empty SEC(".maps");
 
+const volatile __u32 bias = 0;
+
 static __u32 probe(void *outer, __u32 key)
 {
 	__u32 zero = 0, *v;
@@ -72,7 +74,7 @@ int walk_maps(struct xdp_md *ctx)
 
 	r |= probe(&outer_hash, 5) << 6 | probe(&outer_hash, 4) << 8;
 	r |= (bpf_map_lookup_elem(&outer_empty, &k) != 0) << 10;
-	return r;
+	return r + bias;
 }
 
 char LICENSE[] SEC("license") = "GPL";

@@ -49,6 +49,14 @@ from bpfglobals.node.status import AppliedStatus, LinkStatus, ProgramStatus, con
 from bpfglobals.values import configure
 
 _KEY0 = bytes(4)
+
+
+def per_variant_map(map_type: str) -> bool:
+    """Maps each variant owns (pinned in its own directory, never taken over): prog arrays,
+    whose slots hold that variant's programs."""
+    return map_type == "prog_array"
+
+
 LIVE_KINDS = (DataKind.DATA, DataKind.BSS)  # sections shared across variants, written live
 
 
@@ -235,10 +243,14 @@ class NodeReconciler:
     def _shared_maps(
         self, lay: Layout, obj: ObjectSpec, keep_live: bool, reset_bss: bool
     ) -> dict[str, FD]:
-        """Pinned maps the new variant takes over: user maps always (when compatible, the
-        loader checks), .data/.bss when the object is the same ELF."""
+        """Pinned maps the new variant takes over: user maps (when compatible, the loader
+        checks) except prog arrays, .data/.bss when the object is the same ELF.
+
+        A prog array holds programs of one variant: sharing it would let the running variant
+        tail-call into the new one's programs (or the reverse) mid-swap. Each variant gets
+        its own, filled with its own programs; the link swap switches both at once."""
         out: dict[str, FD] = {}
-        names = [mp.name for mp in obj.maps]
+        names = [mp.name for mp in obj.maps if not per_variant_map(mp.type)]
         if keep_live:
             names += [
                 d.name
@@ -258,7 +270,11 @@ class NodeReconciler:
         for p in loaded.programs.values():
             obj_pin(p.fd, os.path.join(vdir, "programs", pin_safe(p.name)))
         for mp in loaded.maps.values():
-            shared = not mp.frozen and (not mp.internal or mp.name.startswith((".data", ".bss")))
+            shared = not mp.frozen and (
+                mp.name.startswith((".data", ".bss"))
+                if mp.internal
+                else not per_variant_map(mp.type)
+            )
             path = lay.map_pin(mp.name) if shared else os.path.join(vdir, "maps", pin_safe(mp.name))
             if mp.reused and os.path.exists(path):
                 continue
