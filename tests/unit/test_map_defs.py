@@ -205,3 +205,25 @@ def test_kernel_internal_errnos_are_named_with_a_hint() -> None:
     assert "takes no BTF key/value types" in msg and "Unknown error" not in msg
     assert errno_name(512) == "ERESTARTSYS" and errno_name(2) == "ENOENT"
     assert errno_name(4242) == "4242"
+
+
+def test_inspect_shows_inner_maps_slots_and_load_time_sizes(bpf_object) -> None:
+    from bpfglobals.cli.inspect import describe
+
+    maps = {m["name"]: m for m in describe(read_object(bpf_object("maps_in_maps")))["maps"]}
+    assert maps["outer_arr"]["slots"] == {"0": "inner_a", "2": "inner_b"}
+    assert maps["outer_arr"]["inner"] == {
+        "name": "outer_arr.inner",
+        "type": "array",
+        "key_size": 4,
+        "value_size": 4,
+        "max_entries": 4,
+        "flags": 0,
+        "map_extra": 0,
+    }
+    perf = {m["name"]: m for m in describe(read_object(bpf_object("maps_perf_output")))["maps"]}
+    assert perf["events"]["max_entries"] == "possible CPUs"
+    assert perf["sized_events"]["max_entries"] == 3
+    assert perf["seen"]["map_extra"] == 3
+    tails = {m["name"]: m for m in describe(read_object(bpf_object("maps_tail_calls")))["maps"]}
+    assert tails["jmp_table"]["slots"] == {"0": "tail_tx", "2": "tail_drop"}

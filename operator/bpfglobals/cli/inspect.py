@@ -6,7 +6,8 @@ import argparse
 import json
 
 from bpfglobals.cli.table import format_table
-from bpfglobals.elf import ObjectSpec, read_object
+from bpfglobals.elf import MapSpec, ObjectSpec, read_object
+from bpfglobals.elf.map_types import PERF_EVENT_ARRAY, PIN_BY_NAME, PIN_GLOBAL_NS
 from bpfglobals.values import decode_variables, spell
 
 
@@ -38,18 +39,7 @@ def describe(obj: ObjectSpec) -> dict:
             }
             for d in obj.data_sections
         ]
-        + [
-            {
-                "name": m.name,
-                "type": m.type,
-                "key_size": m.key_size,
-                "value_size": m.value_size,
-                "max_entries": m.max_entries,
-                "internal": False,
-                "pinning": "by_name" if m.pinning == 1 else None,
-            }
-            for m in obj.maps
-        ],
+        + [_user_map(m) for m in obj.maps],
         "variables": [
             {
                 "name": v.name,
@@ -63,6 +53,45 @@ def describe(obj: ObjectSpec) -> dict:
             for v in obj.variables()
         ],
     }
+
+
+_PINNING = {PIN_BY_NAME: "by_name", PIN_GLOBAL_NS: "global_ns"}
+
+
+def _user_map(m: MapSpec) -> dict:
+    out = {
+        "name": m.name,
+        "type": m.type,
+        "key_size": m.key_size,
+        "value_size": m.value_size,
+        "max_entries": m.max_entries,
+        "internal": False,
+        "pinning": _PINNING.get(m.pinning),
+        "flags": m.flags,
+        "map_extra": m.map_extra,
+        "legacy": m.legacy,
+        "slots": {str(i): target for i, target in m.init_slots},
+    }
+    if m.type_id == PERF_EVENT_ARRAY and m.max_entries == 0:
+        out["max_entries"] = "possible CPUs"  # libbpf's default, filled in at load
+    if m.inner is not None:
+        out["inner"] = {k: v for k, v in _user_map(m.inner).items() if k not in _INNER_SKIP}
+    return out
+
+
+_INNER_SKIP = {"internal", "pinning", "legacy", "slots"}
+
+
+def _notes(m: dict) -> str:
+    notes = []
+    if m.get("inner"):
+        i = m["inner"]
+        notes.append(f"inner {i['type']} {i['key_size']}/{i['value_size']} x{i['max_entries']}")
+    if m.get("slots"):
+        notes.append("slots " + " ".join(f"{k}={v}" for k, v in m["slots"].items()))
+    if m.get("pinning"):
+        notes.append(f"pinned {m['pinning']}")
+    return "; ".join(notes)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -80,7 +109,7 @@ def run(args: argparse.Namespace) -> int:
     print("\nMAPS")
     print(
         format_table(
-            ["NAME", "TYPE", "KEY", "VALUE", "MAX_ENTRIES", "INTERNAL"],
+            ["NAME", "TYPE", "KEY", "VALUE", "MAX_ENTRIES", "INTERNAL", "NOTES"],
             [
                 [
                     m["name"],
@@ -89,6 +118,7 @@ def run(args: argparse.Namespace) -> int:
                     m["value_size"],
                     m["max_entries"],
                     m["internal"],
+                    _notes(m),
                 ]
                 for m in info["maps"]
             ],
