@@ -128,7 +128,6 @@ def test_btf_map_definitions_refused_with_where_and_why(tmp_path, body, message)
         ("", PIN_NONE),
         (".pinning = 1", PIN_BY_NAME),  # iproute2 PIN_OBJECT_NS: the load's own directory
         (".pinning = 2", PIN_GLOBAL_NS),
-        (".id = 7, .pinning = 2", PIN_GLOBAL_NS),  # id: only a target for inner_id
     ],
 )
 def test_legacy_iproute2_definitions_keep_their_pinning(tmp_path, fields, pinning) -> None:
@@ -155,7 +154,14 @@ def test_legacy_bpf_map_def_and_shorter_definitions(tmp_path) -> None:
             LEGACY_DEF
             + """struct bpf_elf_map SEC("maps") m = { .type = BPF_MAP_TYPE_ARRAY_OF_MAPS,
             .size_key = 4, .size_value = 4, .max_elem = 1, .inner_id = 3 };""",
-            "iproute2 map-in-map fields (inner_id 3, inner_idx 0) are not supported",
+            "iproute2 map-in-map fields (id 0, inner_id 3, inner_idx 0; bytes 20-35",
+        ),
+        (
+            # cilium/ebpf's testdata/invalid_map.c: struct bpf_map_def and a non-zero u32
+            """struct bpf_map_def { __u32 type, key_size, value_size, max_entries, map_flags; };
+            struct { struct bpf_map_def def; __u32 dummy; } m SEC("maps") =
+            { .def = { BPF_MAP_TYPE_HASH, 4, 2, 1 }, .dummy = 1 };""",
+            "map 'm': iproute2 map-in-map fields (id 1, inner_id 0, inner_idx 0;",
         ),
         (
             LEGACY_DEF

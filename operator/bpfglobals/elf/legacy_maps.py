@@ -58,14 +58,16 @@ def read_legacy_maps(elf: ElfImage) -> list[MapSpec]:
 
 def _legacy_def(name: str, raw: bytes) -> MapSpec:
     where = f"maps: map '{name}'"
-    t, ks, vs, me, fl, _id, pinning, inner_id, inner_idx = _ELF_MAP.unpack(
+    t, ks, vs, me, fl, map_id, pinning, inner_id, inner_idx = _ELF_MAP.unpack(
         raw.ljust(_ELF_MAP.size, b"\0")
     )
-    # `id` only names the map for other maps' inner_id, which is refused below: no effect.
-    if inner_id or inner_idx:
+    # `id` exists to be named by another map's inner_id: both belong to iproute2's map-in-map.
+    # A non-zero one is refused too, so that bytes past struct bpf_map_def are never ignored.
+    if map_id or inner_id or inner_idx:
         raise ElfError(
-            f"{where}: iproute2 map-in-map fields (inner_id {inner_id}, inner_idx {inner_idx}) "
-            "are not supported; declare map-in-map in .maps with __array(values, ...)"
+            f"{where}: iproute2 map-in-map fields (id {map_id}, inner_id {inner_id}, "
+            f"inner_idx {inner_idx}; bytes 20-35 of the definition) are not supported; "
+            "declare map-in-map in .maps with __array(values, ...)"
         )
     if pinning not in _IPROUTE2_PINNING:
         raise ElfError(
