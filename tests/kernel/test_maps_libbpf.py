@@ -35,7 +35,13 @@ from tests.support.bpftool import bpftool
 from tests.support.libbpf_load import fd_slots, libbpf_loaded, map_facts
 from tests.support.xlated import normalise, xlated_by_bpftool
 
-FIXTURES = ["maps_xdp_redirect", "maps_perf_output", "maps_tail_calls", "maps_in_maps"]
+FIXTURES = [
+    "maps_xdp_redirect",
+    "maps_perf_output",
+    "maps_tail_calls",
+    "maps_in_maps",
+    "maps_kinds",
+]
 PACKETS = [bytes(range(n)) for n in (64, 65, 66, 67)]  # lengths pick tail-call slots
 
 
@@ -116,6 +122,10 @@ def test_the_corpus_does_what_it_says(bpf_object) -> None:
         assert prog_test_run(lo.programs["perf_out"].fd, PACKETS[0]).retval == xdp_tx
         assert lo.maps["events"].info.max_entries == possible_cpus()
         assert lo.maps["rb"].info.max_entries == 8192  # 5000 rounded up to 2 pages
+    with load(read_object(bpf_object("maps_kinds"))) as lo:
+        arena = lo.maps["arena"].info
+        assert (arena.type, arena.map_extra, arena.flags) == (33, 0x100000, 0x400)
+        assert lo.maps["stacks"].info.btf_id == 0 and lo.maps["prefixes"].info.btf_id != 0
 
 
 def test_btf_refused_by_the_kernel_is_retried_without_and_logged(bpf_object, caplog) -> None:
@@ -248,3 +258,23 @@ def test_load_errors_name_the_map(bpf_object) -> None:
         stack.enter_context(inject_fault(Cmd.MAP_CREATE, errno.E2BIG, after=1))
         with pytest.raises(LoadError, match=r"map 'tx_hash' \(devmap_hash\): .*E2BIG"):
             load(obj)
+
+
+def test_load_verbose_says_what_the_loader_filled_in_and_left_out(bpf_object) -> None:
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    cli = str(Path(sys.executable).parent / "bpfglobals")
+    pin = f"/sys/fs/bpf/bgt-verbose-{os.urandom(4).hex()}"
+    src = str(bpf_object("maps_perf_output"))
+    try:
+        run = subprocess.run([cli, "load", src, "--pin", pin, "-v"], capture_output=True, text=True)
+        assert run.returncode == 0, run.stderr
+        assert f"map 'events': perf event array sized to {possible_cpus()} possible CPUs" in (
+            run.stderr
+        )
+        assert "map 'rb': ring buffer size 5000 rounded to 8192" in run.stderr
+        assert "map 'struct_keyed'" in run.stderr and "retrying without BTF" in run.stderr
+    finally:
+        subprocess.run([cli, "unload", pin], capture_output=True)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 
 from bpfglobals.cli.table import format_table
 from bpfglobals.cli.values_args import add_value_options, values_from
@@ -13,6 +14,8 @@ from bpfglobals.loader import load, unload
 
 
 def run_load(args: argparse.Namespace) -> int:
+    if args.verbose:  # what the loader decided on the way (sizes filled in, BTF left out)
+        logging.basicConfig(level=logging.INFO, format="%(name)s: %(message)s")
     ensure_bpffs()
     obj = read_object(args.object)
     with load(obj, values_from(args), pin=args.pin, programs=args.program or None) as loaded:
@@ -54,6 +57,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--pin", required=True, help="bpffs directory, e.g. /sys/fs/bpf/myprog")
     p.add_argument("--program", action="append", help="load only this program (repeatable)")
     p.add_argument("--json", action="store_true")
+    p.add_argument("-v", "--verbose", action="store_true", help="log the loader's decisions")
     add_value_options(p)
     p.set_defaults(func=run_load)
     u = sub.add_parser("unload", help="remove what `load --pin DIR` pinned")
