@@ -278,3 +278,16 @@ def test_load_verbose_says_what_the_loader_filled_in_and_left_out(bpf_object) ->
         assert "map 'struct_keyed'" in run.stderr and "retrying without BTF" in run.stderr
     finally:
         subprocess.run([cli, "unload", pin], capture_output=True)
+
+
+@pytest.mark.parametrize("fixture", FIXTURES)
+def test_every_kind_of_user_map_can_be_handed_to_the_next_load(bpf_object, fixture) -> None:
+    """What the node core does across variants: the kernel's view of each map (flags it adds,
+    sizes libbpf fills in) must still count as compatible with the definition."""
+    obj = read_object(bpf_object(fixture))
+    with load(obj) as first:
+        handed = {m.name: first.maps[m.name].fd for m in obj.maps}
+        with load(obj, reuse_maps=handed) as second:
+            for m in obj.maps:
+                assert second.maps[m.name].reused, m.name
+                assert second.maps[m.name].info.id == first.maps[m.name].info.id, m.name

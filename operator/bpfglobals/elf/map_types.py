@@ -46,7 +46,8 @@ ARRAY_OF_MAPS = _ID["array_of_maps"]
 HASH_OF_MAPS = _ID["hash_of_maps"]
 RINGBUF = _ID["ringbuf"]
 USER_RINGBUF = _ID["user_ringbuf"]
-STRUCT_OPS = _ID["struct_ops"]
+DEVMAP = _ID["devmap"]
+DEVMAP_HASH = _ID["devmap_hash"]
 
 MAP_IN_MAP = frozenset({ARRAY_OF_MAPS, HASH_OF_MAPS})
 RING_BUFFERS = frozenset({RINGBUF, USER_RINGBUF})

@@ -7,6 +7,8 @@ import os
 import struct
 
 from bpfglobals.elf.map_types import (
+    DEVMAP,
+    DEVMAP_HASH,
     NO_BTF_TYPES,
     PERF_EVENT_ARRAY,
     PIN_BY_NAME,
@@ -24,6 +26,9 @@ from bpfglobals.loader.loaded import LoadedMap
 from bpfglobals.loader.map_defaults import effective_max_entries
 
 log = logging.getLogger("bpfglobals.loader")
+# Flags the kernel adds to a map of this type whatever MAP_CREATE asked for (dev_map_alloc:
+# programs may not write devmaps): an existing map with them still fits the definition.
+_KERNEL_ADDED_FLAGS = {DEVMAP: MapFlags.RDONLY_PROG, DEVMAP_HASH: MapFlags.RDONLY_PROG}
 # iproute2's PIN_GLOBAL_NS directory (its "tc" tree; "xdp" is a symlink to it there).
 GLOBAL_PIN_DIR = "/sys/fs/bpf/tc/globals"
 _KEY0 = bytes(4)
@@ -220,7 +225,7 @@ def _check_compatible(spec: MapSpec, info, where: str) -> None:
         ("key_size", spec.key_size, info.key_size),
         ("value_size", spec.value_size, info.value_size),
         ("max_entries", effective_max_entries(spec), info.max_entries),
-        ("map_flags", spec.flags, info.flags),
+        ("map_flags", spec.flags | _KERNEL_ADDED_FLAGS.get(spec.type_id, 0), info.flags),
     ):
         if want != have:
             raise LoadError(
