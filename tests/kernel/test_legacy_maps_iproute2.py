@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from bpfglobals.elf import read_object
+from bpfglobals.errors import BpfGlobalsError
 from bpfglobals.kernel.constants import Cmd
 from bpfglobals.kernel.maps import map_lookup
 from bpfglobals.kernel.objects import fd_by_id
@@ -131,3 +132,99 @@ def test_an_incompatible_global_pin_is_refused_with_the_difference(legacy_object
     bigger = compile_bpf(tmp_path / "bigger.bpf.c", tmp_path, [f"-DGLOBAL_MAP={name}"])
     with pytest.raises(LoadError, match=f"map '{name}': existing .* has max_entries 4, the"):
         load(read_object(bigger))
+
+
+LEGACY_HEADER = """
+#include <linux/bpf.h>
+#include <bpf/bpf_helpers.h>
+struct bpf_elf_map {
+	__u32 type, size_key, size_value, max_elem, flags, id, pinning, inner_id, inner_idx;
+};
+"""
+LEGACY_PROG = """
+SEC("xdp") int probe(struct xdp_md *c)
+{
+	__u32 k = 0;
+	return bpf_map_lookup_elem(&m, &k) ? XDP_PASS : XDP_DROP;
+}
+char LICENSE[] SEC("license") = "GPL";
+"""
+
+
+@pytest.mark.parametrize(
+    ("definition", "iproute2_loads", "we_load"),
+    [
+        # libbpf's struct bpf_map_def (20 bytes): both, same facts and instructions
+        (
+            'struct d { __u32 f[5]; }; struct d SEC("maps") m = '
+            "{ { BPF_MAP_TYPE_ARRAY, 4, 8, 2, 0 } };",
+            True,
+            True,
+        ),
+        # the whole struct bpf_elf_map, flags set: both
+        (
+            'struct bpf_elf_map SEC("maps") m = { .type = BPF_MAP_TYPE_HASH, .size_key = 4, '
+            ".size_value = 4, .max_elem = 8, .flags = BPF_F_NO_PREALLOC };",
+            True,
+            True,
+        ),
+        # longer than struct bpf_elf_map: both refuse
+        (
+            'struct big { __u32 f[10]; }; struct big SEC("maps") m = '
+            "{ { BPF_MAP_TYPE_ARRAY, 4, 4, 1, 0, 0, 0, 0, 0, 7 } };",
+            False,
+            False,
+        ),
+        # fields iproute2 silently ignores here (an id nothing refers to, a pinning value
+        # with no /etc/iproute2/bpf_pinning entry): we refuse them instead of ignoring them
+        (
+            'struct bpf_elf_map SEC("maps") m = { .type = BPF_MAP_TYPE_ARRAY, .size_key = 4, '
+            ".size_value = 4, .max_elem = 1, .id = 1 };",
+            True,
+            False,
+        ),
+        (
+            'struct bpf_elf_map SEC("maps") m = { .type = BPF_MAP_TYPE_ARRAY, .size_key = 4, '
+            ".size_value = 4, .max_elem = 1, .pinning = 5 };",
+            True,
+            False,
+        ),
+    ],
+)
+def test_legacy_verdicts_and_facts_against_iproute2(
+    tmp_path, definition, iproute2_loads, we_load
+) -> None:
+    src = tmp_path / "legacy_case.bpf.c"
+    src.write_text(LEGACY_HEADER + definition + LEGACY_PROG)
+    obj_path = compile_bpf(src, tmp_path)
+    try:
+        ours = load(read_object(obj_path))
+    except BpfGlobalsError as e:
+        assert not we_load, str(e)
+        assert "maps: " in str(e)  # says which definition and why
+        ours = None
+    else:
+        assert we_load
+    with contextlib.ExitStack() as stack:
+        if ours is not None:
+            stack.enter_context(ours)
+        try:
+            their_prog = stack.enter_context(iproute2_loaded(obj_path))
+        except subprocess.CalledProcessError:
+            assert not iproute2_loads
+            return
+        assert iproute2_loads
+        if ours is None:
+            return
+        (their_map,) = bpftool("prog", "show", "id", str(their_prog))["map_ids"]
+        assert {**map_facts(ours.maps["m"].info.id), "name": None} == {
+            **map_facts(their_map),
+            "name": None,
+        }
+        xlated = lambda prog_id: normalise(xlated_by_bpftool(prog_id, tmp_path), _by_type)  # noqa: E731
+        assert xlated(ours.programs["probe"].info.id) == xlated(their_prog)
+        with fd_by_id("prog", their_prog) as their_fd:
+            assert (
+                prog_test_run(their_fd, bytes(64)).retval
+                == prog_test_run(ours.programs["probe"].fd, bytes(64)).retval
+            )
