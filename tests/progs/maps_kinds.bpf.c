@@ -2,7 +2,7 @@
 /* Fixture: the remaining map kinds as public objects declare them, typed where tools type
  * them: sockmap/sockhash/stack trace (libbpf leaves their BTF out), reuseport array, LPM trie,
  * and an arena (BPF_MAP_TYPE_ARENA, 33: newer than these headers) with its map_extra, the
- * user-space address the kernel maps it at.
+ * user-space address the kernel maps it at; socket and task local storage.
  */
 #include <linux/bpf.h>
 #include <bpf/bpf_helpers.h>
@@ -43,6 +43,21 @@ struct {
 	__type(value, __u64);
 	__uint(max_entries, 4);
 } reuse SEC(".maps");
+
+/* Local storage: the kernel needs BTF for these (and libbpf passes it) */
+struct {
+	__uint(type, BPF_MAP_TYPE_SK_STORAGE);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, int);
+	__type(value, __u64);
+} sk_store SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_TASK_STORAGE);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, int);
+	__type(value, __u32);
+} task_store SEC(".maps");
 
 struct lpm_key {
 	__u32 prefixlen;
