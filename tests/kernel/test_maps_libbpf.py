@@ -32,7 +32,7 @@ from bpfglobals.kernel.syscall import inject_fault
 from bpfglobals.loader import LoadError, load, unload
 from bpfglobals.loader.map_defaults import possible_cpus
 from tests.support.bpftool import bpftool
-from tests.support.libbpf_load import fd_slots, libbpf_loaded, map_facts
+from tests.support.libbpf_load import fd_slots, libbpf_loaded, map_facts, slot_ids
 from tests.support.xlated import normalise, xlated_by_bpftool
 
 FIXTURES = [
@@ -291,3 +291,46 @@ def test_every_kind_of_user_map_can_be_handed_to_the_next_load(bpf_object, fixtu
             for m in obj.maps:
                 assert second.maps[m.name].reused, m.name
                 assert second.maps[m.name].info.id == first.maps[m.name].info.id, m.name
+
+
+def test_a_reused_pinned_prog_array_gets_the_new_programs_as_under_libbpf(tmp_path) -> None:
+    """LIBBPF_PIN_BY_NAME on a prog array: the second load reuses the pinned map and, as
+    libbpf does, writes its own programs into the initial slots."""
+    import shutil
+    import subprocess
+
+    from tests.support.progs import PROGS, compile_bpf
+
+    name = f"jt_{os.urandom(4).hex()}"
+    src = (PROGS / "maps_tail_calls.bpf.c").read_text().replace("jmp_table", name)
+    src = src.replace(
+        "__uint(key_size, sizeof(__u32));\n\t__array",
+        "__uint(key_size, sizeof(__u32));\n\t__uint(pinning, LIBBPF_PIN_BY_NAME);\n\t__array",
+    )
+    (tmp_path / "pinned_tails.bpf.c").write_text(src)
+    obj_path = compile_bpf(tmp_path / "pinned_tails.bpf.c", tmp_path)
+    tag = os.urandom(4).hex()
+    libbpf_pins = [f"/sys/fs/bpf/bgt-pt-{tag}-{i}" for i in (1, 2)]
+    ours_pin = f"/sys/fs/bpf/bgt-pt-{tag}-ours"
+    try:
+        for p in libbpf_pins:
+            subprocess.run(["bpftool", "prog", "loadall", str(obj_path), p], check=True)
+        their_tail = bpftool("prog", "show", "pinned", f"{libbpf_pins[1]}/tail_tx")["id"]
+        their_table = bpftool("map", "show", "pinned", f"/sys/fs/bpf/{name}")["id"]
+        assert slot_ids(their_table)[0] == their_tail
+        obj = read_object(obj_path)
+        with load(obj, pin=ours_pin) as first:
+            for sub in ("programs", "maps"):  # keep only the prog array's pin
+                for pinned in os.listdir(f"{ours_pin}/{sub}"):
+                    if pinned != name:
+                        os.unlink(f"{ours_pin}/{sub}/{pinned}")
+            with load(obj, pin=ours_pin) as second:
+                assert second.maps[name].reused
+                assert second.maps[name].info.id == first.maps[name].info.id
+                slots = slot_ids(second.maps[name].info.id)
+                assert slots[0] == second.programs["tail_tx"].info.id
+                assert slots[2] == second.programs["tail_drop"].info.id
+    finally:
+        for p in [*libbpf_pins, f"/sys/fs/bpf/{name}"]:
+            subprocess.run(["rm", "-rf", p], check=False)
+        shutil.rmtree(ours_pin, ignore_errors=True)

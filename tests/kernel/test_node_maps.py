@@ -14,8 +14,7 @@ from bpfglobals.kernel.progs import prog_test_run
 from bpfglobals.node.layout import Layout
 from bpfglobals.node.manifest import parse_manifest
 from bpfglobals.node.reconcile import NodeReconciler
-from tests.support.bpftool import bpftool
-from tests.support.libbpf_load import fd_slots
+from tests.support.libbpf_load import fd_slots, slot_ids
 from tests.support.manifests import node_manifest
 from tests.support.netns import net_pair
 
@@ -27,14 +26,6 @@ def root():
     path = f"/sys/fs/bpf/bgt-node-{uuid.uuid4().hex[:8]}"
     yield path
     subprocess.run(["rm", "-rf", path], check=False)
-
-
-def _slot_prog_ids(map_id: int) -> dict[int, int]:
-    out = {}
-    for e in bpftool("map", "dump", "id", str(map_id)) or []:
-        key = int.from_bytes(bytes(int(b, 16) for b in e["key"]), "little")
-        out[key] = int.from_bytes(bytes(int(b, 16) for b in e["value"]), "little")
-    return out
 
 
 def _variant_prog_ids(lay: Layout, n: int) -> dict[str, int]:
@@ -64,7 +55,7 @@ def test_each_variant_has_its_own_prog_array_holding_its_own_programs(bpf_object
         # the tail-call targets were loaded with the attached program, and the slots hold them
         progs1 = _variant_prog_ids(lay, v1)
         assert fd_slots(table1) == {0: "tail_tx", 2: "tail_drop"}
-        assert _slot_prog_ids(table1) == {0: progs1["tail_tx"], 2: progs1["tail_drop"]}
+        assert slot_ids(table1) == {0: progs1["tail_tx"], 2: progs1["tail_drop"]}
         assert not os.path.exists(lay.map_pin("jmp_table")), "prog arrays are per variant"
 
         second = apply(2)  # a .rodata change: a new variant
@@ -73,7 +64,7 @@ def test_each_variant_has_its_own_prog_array_holding_its_own_programs(bpf_object
         table2 = second.status.maps["jmp_table"]
         progs2 = _variant_prog_ids(lay, v2)
         assert v2 != v1 and table2 != table1
-        assert _slot_prog_ids(table2) == {0: progs2["tail_tx"], 2: progs2["tail_drop"]}
+        assert slot_ids(table2) == {0: progs2["tail_tx"], 2: progs2["tail_drop"]}
         assert not set(progs2.values()) & set(progs1.values())
         with fd_by_id("prog", second.status.programs[0].id) as fd:
             # start_slot 2: a 64-byte packet goes to slot 2, 66 bytes to slot 4 (none)

@@ -68,13 +68,18 @@ def map_facts(map_id: int) -> dict:
     }
 
 
-def fd_slots(map_id: int) -> dict[int, str]:
-    """Slots of a prog array or map-in-map: index -> the name of the program/map it holds."""
-    shown = bpftool("map", "show", "id", str(map_id))
-    kind = "prog" if shown["type"] == "prog_array" else "map"
+def slot_ids(map_id: int) -> dict[int, int]:
+    """Slots of a prog array or map-in-map: index -> the id of the program/map it holds."""
     out = {}
     for e in bpftool("map", "dump", "id", str(map_id)) or []:
         key = int.from_bytes(bytes(int(b, 16) for b in e["key"]), "little")
-        held = int.from_bytes(bytes(int(b, 16) for b in e["value"]), "little")
-        out[key] = bpftool(kind, "show", "id", str(held))["name"]
+        out[key] = int.from_bytes(bytes(int(b, 16) for b in e["value"]), "little")
     return out
+
+
+def fd_slots(map_id: int) -> dict[int, str]:
+    """Slots of a prog array or map-in-map: index -> the name of the program/map it holds."""
+    kind = "prog" if bpftool("map", "show", "id", str(map_id))["type"] == "prog_array" else "map"
+    return {
+        i: bpftool(kind, "show", "id", str(held))["name"] for i, held in slot_ids(map_id).items()
+    }

@@ -102,12 +102,14 @@ def load(
             fd = _load_program(obj, linked, maps, btf_fd)
             undo.callback(fd.close)
             loaded[prog.name] = LoadedProgram(prog, fd, prog_info(fd)[0])
-        prog_fds = {name: p.fd for name, p in loaded.items()}
-        for spec in obj.maps:  # as libbpf: written even into a reused prog array
-            if spec.type_id == PROG_ARRAY:
-                fill_slots(maps[spec.name], spec.init_slots, prog_fds)
         if pin:
             _pin_all(pin, loaded, maps, created_pins)
+        # Last, since it is the one step that may write into a map this load did not create:
+        # as libbpf, the slots are written even into a reused (pinned) prog array.
+        prog_fds = {name: p.fd for name, p in loaded.items()}
+        for spec in obj.maps:
+            if spec.type_id == PROG_ARRAY:
+                fill_slots(maps[spec.name], spec.init_slots, prog_fds)
         result = LoadedObject(obj.name, loaded, maps, btf_fd, dict(images))
         undo.pop_all()  # success: the caller owns the FDs now
         return result
