@@ -13,6 +13,8 @@ is refused by us or translates differently.
 from __future__ import annotations
 
 import argparse
+import contextlib
+import os
 import subprocess
 import sys
 import tempfile
@@ -26,8 +28,10 @@ from tests.support.bpftool import bpftool  # noqa: E402
 from tests.support.xlated import normalise, xlated_by_bpftool  # noqa: E402
 
 from bpfglobals.elf import read_object  # noqa: E402
+from bpfglobals.elf.map_types import PIN_BY_NAME, PIN_GLOBAL_NS  # noqa: E402
 from bpfglobals.errors import BpfGlobalsError  # noqa: E402
 from bpfglobals.loader import load  # noqa: E402
+from bpfglobals.loader.maps import GLOBAL_PIN_DIR  # noqa: E402
 
 
 def objects(paths: list[str]) -> list[Path]:
@@ -55,12 +59,29 @@ def libbpf_load(obj: Path, pin: str) -> tuple[bool, str]:
 
 
 def compare(obj: Path, tmp: Path) -> tuple[str, str]:
-    """(verdict, detail): verdict is one of both, libbpf-only, ours-only, neither, differ."""
+    """(verdict, detail): verdict is one of both, libbpf-only, ours-only, neither, differ,
+    skipped."""
     pin = f"/sys/fs/bpf/bgt-parity-{uuid.uuid4().hex[:8]}"
+    try:
+        spec = read_object(obj)
+    except BpfGlobalsError as e:
+        spec, parse_error = None, e
+    # libbpf pins LIBBPF_PIN_BY_NAME maps at /sys/fs/bpf/<name>, we pin iproute2's
+    # PIN_GLOBAL_NS ones in tc/globals; both reuse what is there
+    by_name = [
+        f"/sys/fs/bpf/{m.name}" if m.pinning == PIN_BY_NAME else f"{GLOBAL_PIN_DIR}/{m.name}"
+        for m in (spec.maps if spec else [])
+        if m.pinning in (PIN_BY_NAME, PIN_GLOBAL_NS)
+    ]
+    stale = [p for p in by_name if os.path.exists(p)]
+    if stale:
+        return "skipped", f"{stale[0]} exists: libbpf would reuse it"
     try:
         theirs, why_not = libbpf_load(obj, pin)
         try:
-            ours = load(read_object(obj))
+            if spec is None:
+                raise parse_error
+            ours = load(spec)
         except BpfGlobalsError as e:
             first = str(e).splitlines()[0]
             return ("libbpf-only" if theirs else "neither"), first
@@ -75,7 +96,7 @@ def compare(obj: Path, tmp: Path) -> tuple[str, str]:
                     return "differ", f"program {name}"
             return "both", f"{len(ours.programs)} programs identical"
     finally:
-        subprocess.run(["rm", "-rf", pin], check=False)
+        subprocess.run(["rm", "-rf", pin, *by_name], check=False)
 
 
 def main() -> int:
@@ -84,12 +105,16 @@ def main() -> int:
     ap.add_argument("--verbose", action="store_true", help="print every object's line")
     args = ap.parse_args()
     counts: dict[str, int] = {}
+    made = [d for d in (os.path.dirname(GLOBAL_PIN_DIR), GLOBAL_PIN_DIR) if not os.path.isdir(d)]
     with tempfile.TemporaryDirectory() as d:
         for obj in objects(args.paths):
             verdict, detail = compare(obj, Path(d))
             counts[verdict] = counts.get(verdict, 0) + 1
-            if args.verbose or verdict in ("libbpf-only", "differ"):
+            if args.verbose or verdict in ("libbpf-only", "differ", "skipped"):
                 print(f"{verdict:12} {obj}: {detail}")
+    for d in reversed(made):  # the PIN_GLOBAL_NS directory our loads made, when empty
+        with contextlib.suppress(OSError):
+            os.rmdir(d)
     libbpf = counts.get("both", 0) + counts.get("libbpf-only", 0) + counts.get("differ", 0)
     ours = counts.get("both", 0) + counts.get("ours-only", 0) + counts.get("differ", 0)
     print(

@@ -38,11 +38,32 @@ def legacy_object(tmp_path) -> Iterator[tuple[Path, str]]:
     """The fixture compiled with a unique PIN_GLOBAL_NS map name; its global pin removed."""
     name = f"bgt_{uuid.uuid4().hex[:8]}"
     obj = compile_bpf(PROGS / "legacy_iproute2.bpf.c", tmp_path, [f"-DGLOBAL_MAP={name}"])
+    with iproute2_tree_removed_if_new():
+        try:
+            yield obj, name
+        finally:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(os.path.join(GLOBAL_PIN_DIR, name))
+
+
+@contextlib.contextmanager
+def iproute2_tree_removed_if_new() -> Iterator[None]:
+    """iproute2 (and our PIN_GLOBAL_NS pins) make bpffs/tc/globals and the ip/xdp symlinks
+    to it; remove them afterwards when they were not there before and are empty."""
+    tc = os.path.dirname(GLOBAL_PIN_DIR)
+    bpffs = os.path.dirname(tc)
+    existed = os.path.lexists(tc)
     try:
-        yield obj, name
+        yield
     finally:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(os.path.join(GLOBAL_PIN_DIR, name))
+        if not existed:
+            for link in ("ip", "xdp"):
+                path = os.path.join(bpffs, link)
+                if os.path.islink(path) and os.path.realpath(path) == os.path.realpath(tc):
+                    os.unlink(path)
+            for d in (GLOBAL_PIN_DIR, tc):
+                with contextlib.suppress(OSError):  # not empty: someone else uses it now
+                    os.rmdir(d)
 
 
 @contextlib.contextmanager
@@ -197,6 +218,11 @@ def test_legacy_verdicts_and_facts_against_iproute2(
     src = tmp_path / "legacy_case.bpf.c"
     src.write_text(LEGACY_HEADER + definition + LEGACY_PROG)
     obj_path = compile_bpf(src, tmp_path)
+    with iproute2_tree_removed_if_new():
+        _legacy_case(obj_path, tmp_path, iproute2_loads, we_load)
+
+
+def _legacy_case(obj_path: Path, tmp_path: Path, iproute2_loads: bool, we_load: bool) -> None:
     try:
         ours = load(read_object(obj_path))
     except BpfGlobalsError as e:
