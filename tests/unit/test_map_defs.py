@@ -115,6 +115,23 @@ def test_perf_event_array_without_size_is_left_for_the_loader(bpf_object) -> Non
             { .values = { [2] = (void *)&t } };""",
             "slot 2 is beyond max_entries 2",
         ),
+        (
+            """struct inner { __uint(type, BPF_MAP_TYPE_ARRAY); __uint(max_entries, 1);
+            __type(key, int); __type(value, int); };
+            struct inner in0 SEC(".maps");
+            struct { __uint(type, BPF_MAP_TYPE_HASH_OF_MAPS); __uint(max_entries, 2);
+            __type(key, __u64); __array(values, struct inner); } m SEC(".maps") =
+            { .values = { [1] = &in0 } };""",
+            "a hash of maps with initial slots needs a 4-byte key",
+        ),
+        (
+            """struct { __uint(type, BPF_MAP_TYPE_ARRAY_OF_MAPS); __uint(max_entries, 1);
+            __type(key, int); __array(values, struct { __uint(type, BPF_MAP_TYPE_ARRAY_OF_MAPS);
+            __uint(max_entries, 1); __type(key, int); __array(values, struct {
+            __uint(type, BPF_MAP_TYPE_ARRAY); __uint(max_entries, 1); __type(key, int);
+            __type(value, int); }); }); } m SEC(".maps");""",
+            "multi-level inner maps are not supported",
+        ),
     ],
 )
 def test_btf_map_definitions_refused_with_where_and_why(tmp_path, body, message) -> None:
