@@ -192,13 +192,18 @@ def fill_slots(m: LoadedMap, slots: tuple[tuple[int, str], ...], fds: dict[str, 
 def pin_by_definition(m: LoadedMap) -> list[str]:
     """Pin a new map where its definition says (iproute2's PIN_GLOBAL_NS directory), making
     the directory when missing; returns the directories made."""
-    assert m.pin is not None
-    made = []
-    parent = os.path.dirname(m.pin)
-    for d in _missing_parents(parent):
-        os.mkdir(d)
-        made.append(d)
-    obj_pin(m.fd, m.pin)
+    if m.pin is None:
+        raise LoadError(f"map '{m.name}': its definition names no pin path")
+    made: list[str] = []
+    try:
+        for d in _missing_parents(os.path.dirname(m.pin)):
+            os.mkdir(d, 0o700)  # as iproute2 makes its tc/globals tree
+            made.append(d)
+        obj_pin(m.fd, m.pin)
+    except BaseException:
+        for d in reversed(made):
+            os.rmdir(d)
+        raise
     return made
 
 
