@@ -11,6 +11,7 @@ from bpfglobals.elf.btf_parse import parse_btf
 from bpfglobals.elf.data_sections import object_name, read_data_sections
 from bpfglobals.elf.datasec_fixup import fixup_datasecs
 from bpfglobals.elf.elf_file import ElfImage, read_elf
+from bpfglobals.elf.externs import collect_externs, kconfig_section
 from bpfglobals.elf.maps import read_btf_maps, read_legacy_maps
 from bpfglobals.elf.model import ObjectSpec
 from bpfglobals.elf.programs import read_programs
@@ -42,6 +43,7 @@ def _read(data: bytes, name: str, path: str) -> ObjectSpec:
     elf = read_elf(data, name)
     btf = _btf(elf)
     ext = _btf_ext(elf, btf)
+    externs, btf = collect_externs(elf, btf)
     obj_name = object_name(name)
     programs, subprograms = read_programs(elf, ext)
     return ObjectSpec(
@@ -55,6 +57,9 @@ def _read(data: bytes, name: str, path: str) -> ObjectSpec:
         data_sections=read_data_sections(elf, btf, obj_name),
         btf=btf,
         raw=data,
+        externs=externs,
+        kconfig=kconfig_section(externs, btf, obj_name),
+        btf_ext=ext,
     )
 
 

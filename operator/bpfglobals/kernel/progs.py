@@ -30,6 +30,7 @@ def prog_load(
     line_info: bytes = b"",
     line_info_rec_size: int = 16,
     attach_btf_id: int = 0,
+    fd_array: list[int] | None = None,
     log_level: int = 1,
 ) -> FD:
     """Load a program. On rejection, reload with a verifier log (growing the buffer on
@@ -47,6 +48,8 @@ def prog_load(
     a.kern_version, a.prog_flags = kern_version, prog_flags
     a.prog_name = name.encode()[: BPF_OBJ_NAME_LEN - 1]
     a.expected_attach_type, a.attach_btf_id = expected_attach_type, attach_btf_id
+    if fd_array:  # module BTF fds of kfunc calls (insn.off indexes it; slot 0 unused)
+        a.fd_array = ptr(b"".join(fd.to_bytes(4, "little", signed=True) for fd in fd_array))
     if btf_fd is not None:
         a.prog_btf_fd = btf_fd.raw
         if func_info:

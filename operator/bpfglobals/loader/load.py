@@ -15,6 +15,7 @@ import struct
 from collections.abc import Mapping
 
 from bpfglobals.elf.btf_encode import encode_btf
+from bpfglobals.elf.externs import KCONFIG_SEC
 from bpfglobals.elf.model import ObjectSpec, ProgramSpec, RelocKind
 from bpfglobals.kernel.btf import btf_load
 from bpfglobals.kernel.constants import (
@@ -30,6 +31,7 @@ from bpfglobals.kernel.objects import obj_pin, prog_info
 from bpfglobals.kernel.progs import prog_load
 from bpfglobals.loader.attach_btf import attach_btf_id, needs_attach_btf
 from bpfglobals.loader.errors import LoadError, VerifierError
+from bpfglobals.loader.externs import ResolvedExterns, patch_extern, resolve_externs
 from bpfglobals.loader.linker import LinkedProgram, function_table, link_program, set_imm
 from bpfglobals.loader.loaded import LoadedMap, LoadedObject, LoadedProgram
 from bpfglobals.loader.maps import create_internal_map, create_user_map, reuse_internal_map
@@ -61,6 +63,8 @@ def load(
     selected = _select(obj, programs)
     created_pins: list[str] = []
     with contextlib.ExitStack() as undo:
+        externs = resolve_externs(obj)
+        undo.callback(externs.close)  # module BTF fds: the kernel holds what programs use
         btf_fd = _load_btf(obj)
         if btf_fd is not None:
             undo.callback(btf_fd.close)
@@ -76,6 +80,11 @@ def load(
                 m = create_internal_map(sec, images[sec.name], btf_fd)
             undo.callback(m.fd.close)
             maps[sec.name] = m
+        if obj.kconfig is not None and externs.kconfig is not None:
+            # libbpf's .kconfig map: always new, written once and frozen
+            m = create_internal_map(obj.kconfig, externs.kconfig, btf_fd)
+            undo.callback(m.fd.close)
+            maps[obj.kconfig.name] = m
         for spec in obj.maps:
             m = create_user_map(spec, btf_fd, maps_dir, (reuse_maps or {}).get(spec.name))
             undo.callback(m.fd.close)
@@ -84,13 +93,15 @@ def load(
         loaded: dict[str, LoadedProgram] = {}
         for prog in selected:
             linked = link_program(prog, table)
-            fd = _load_program(obj, linked, maps, btf_fd)
+            refuse_core_relocations(obj, linked)
+            fd = _load_program(obj, linked, maps, btf_fd, externs)
             undo.callback(fd.close)
-            loaded[prog.name] = LoadedProgram(prog, fd, prog_info(fd)[0])
+            loaded[prog.name] = LoadedProgram(prog, fd, prog_info(fd)[0], ledger=linked.ledger)
         if pin:
             undo.callback(_unpin, created_pins)
             _pin_all(pin, loaded, maps, created_pins)
-        result = LoadedObject(obj.name, loaded, maps, btf_fd, dict(images))
+        result = LoadedObject(obj.name, loaded, maps, btf_fd, dict(images), externs.by_name)
+        externs.close()  # loaded programs hold their module BTFs themselves
         undo.pop_all()  # success: the caller owns the FDs now
         return result
     raise AssertionError("unreachable")  # pragma: no cover
@@ -116,7 +127,7 @@ def _load_btf(obj: ObjectSpec) -> FD | None:
         raise LoadError(f"{obj.name}: the kernel rejected the object's BTF: {e}\n{tail}") from e
 
 
-def _relocate(linked: LinkedProgram, maps: dict[str, LoadedMap]) -> None:
+def _relocate(linked: LinkedProgram, maps: dict[str, LoadedMap], externs: ResolvedExterns) -> None:
     for index, r in linked.map_refs:
         m = maps.get(r.target)
         if m is None:
@@ -127,10 +138,42 @@ def _relocate(linked: LinkedProgram, maps: dict[str, LoadedMap]) -> None:
         else:
             set_imm(linked.insns, index, m.fd.raw, BPF_PSEUDO_MAP_FD)
             set_imm(linked.insns, index + 1, 0)
+        linked.ledger.add(f"rel:{r.kind.value}", *linked.origin[index])
+    kconfig = maps.get(KCONFIG_SEC)
+    for index, r in linked.extern_refs:
+        res = externs.by_name.get(r.target)
+        if res is None:  # the reader refuses undefined symbols that are not externs
+            raise LoadError(f"program '{linked.spec.name}': extern '{r.target}' is unresolved")
+        call = r.kind == RelocKind.EXTERN_FUNC
+        patch_extern(
+            linked.insns, index, res, kconfig.fd if kconfig else None, call, linked.spec.name
+        )
+        linked.ledger.add(f"rel:{r.kind.value}", *linked.origin[index])
+
+
+def refuse_core_relocations(obj: ObjectSpec, linked: LinkedProgram) -> None:
+    """CO-RE records are not applied yet: loading without them would run wrong offsets."""
+    if obj.btf_ext is None:
+        return
+    for fn in linked.layout:
+        first, last = fn.section_offset // 8, (fn.section_offset + len(fn.insns)) // 8
+        recs = [c for c in obj.btf_ext.core_relos.get(fn.section, ()) if first <= c.insn_off < last]
+        if recs:
+            c = recs[0]
+            raise LoadError(
+                f"program '{linked.spec.name}': function '{fn.name}' has {len(recs)} CO-RE "
+                f"relocation(s) (.BTF.ext core_relo, first at {fn.section} instruction "
+                f"{c.insn_off}, kind {c.kind}, access '{c.access}'); bpfglobals does not apply "
+                "CO-RE relocations yet and refuses to load unrelocated field offsets"
+            )
 
 
 def _load_program(
-    obj: ObjectSpec, linked: LinkedProgram, maps: dict[str, LoadedMap], btf_fd: FD | None
+    obj: ObjectSpec,
+    linked: LinkedProgram,
+    maps: dict[str, LoadedMap],
+    btf_fd: FD | None,
+    externs: ResolvedExterns,
 ) -> FD:
     p = linked.spec
     if not p.type.prog_type:
@@ -141,7 +184,7 @@ def _load_program(
             "not supported"
         )
     btf_target = attach_btf_id(p) if needs_attach_btf(p) else 0
-    _relocate(linked, maps)
+    _relocate(linked, maps, externs)
     flags = (ProgFlags.SLEEPABLE if p.type.sleepable else 0) | (
         ProgFlags.XDP_HAS_FRAGS if p.type.xdp_frags else 0
     )
@@ -163,6 +206,7 @@ def _load_program(
             func_info=func_info if btf_fd else b"",
             line_info=line_info if btf_fd else b"",
             attach_btf_id=btf_target,
+            fd_array=externs.fd_array,
         )
     except KernelError as e:
         if e.log:

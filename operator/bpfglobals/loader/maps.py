@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 
-from bpfglobals.elf.model import DataKind, DataSectionSpec, MapSpec
+from bpfglobals.elf.model import DataSectionSpec, MapSpec
 from bpfglobals.kernel.constants import BPF_ARRAY, MapFlags
 from bpfglobals.kernel.errors import KernelError
 from bpfglobals.kernel.fd import FD
@@ -18,9 +18,10 @@ _KEY0 = bytes(4)
 
 
 def internal_map_flags(sec: DataSectionSpec) -> int:
-    """libbpf 1.1: every internal map is mmapable; .rodata* is read-only for programs."""
+    """libbpf 1.1: every internal map is mmapable; .rodata* and .kconfig are read-only for
+    programs."""
     flags = MapFlags.MMAPABLE
-    if sec.kind == DataKind.RODATA:
+    if sec.readonly:
         flags |= MapFlags.RDONLY_PROG
     return int(flags)
 

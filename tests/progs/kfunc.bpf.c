@@ -1,0 +1,72 @@
+// SPDX-License-Identifier: GPL-2.0
+/* Fixture: kfunc calls as networking programs make them — conntrack lookups from XDP and tc
+ * (bpf_xdp_ct_lookup / bpf_skb_ct_lookup, released with bpf_ct_release), and a weak kfunc this
+ * kernel lacks, called only behind `if (kfunc)` so the verifier prunes the call.
+ */
+#include <linux/bpf.h>
+#include <linux/pkt_cls.h>
+#include <bpf/bpf_helpers.h>
+
+/* a definition, not a declaration: libbpf matches a FWD only against a FWD */
+struct nf_conn {
+	unsigned long status;
+};
+
+struct bpf_ct_opts {
+	__s32 netns_id;
+	__s32 error;
+	__u8 l4proto;
+	__u8 dir;
+	__u8 reserved[2];
+};
+
+extern struct nf_conn *bpf_xdp_ct_lookup(struct xdp_md *xdp_ctx, struct bpf_sock_tuple *tuple,
+					 __u32 tuple_len, struct bpf_ct_opts *opts,
+					 __u32 opts_len) __ksym;
+extern struct nf_conn *bpf_skb_ct_lookup(struct __sk_buff *skb_ctx, struct bpf_sock_tuple *tuple,
+					 __u32 tuple_len, struct bpf_ct_opts *opts,
+					 __u32 opts_len) __ksym;
+extern void bpf_ct_release(struct nf_conn *ct) __ksym;
+extern int bgt_no_such_kfunc(int x) __ksym __weak;
+
+__s32 last_error;
+
+SEC("xdp")
+int xdp_ct(struct xdp_md *ctx)
+{
+	struct bpf_sock_tuple tup = {};
+	struct bpf_ct_opts opts = { .netns_id = -1, .l4proto = 6 };
+	struct nf_conn *ct;
+
+	tup.ipv4.saddr = 0x0100007f;
+	tup.ipv4.daddr = 0x0100007f;
+	tup.ipv4.sport = 1234;
+	tup.ipv4.dport = 80;
+	ct = bpf_xdp_ct_lookup(ctx, &tup, sizeof(tup.ipv4), &opts, sizeof(opts));
+	if (ct) {
+		bpf_ct_release(ct);
+		return XDP_DROP;
+	}
+	last_error = opts.error;
+	if (bgt_no_such_kfunc)
+		return bgt_no_such_kfunc(1);
+	return XDP_PASS;
+}
+
+SEC("tc")
+int tc_ct(struct __sk_buff *skb)
+{
+	struct bpf_sock_tuple tup = {};
+	struct bpf_ct_opts opts = { .netns_id = -1, .l4proto = 17 };
+	struct nf_conn *ct;
+
+	ct = bpf_skb_ct_lookup(skb, &tup, sizeof(tup.ipv4), &opts, sizeof(opts));
+	if (ct) {
+		bpf_ct_release(ct);
+		return TC_ACT_SHOT;
+	}
+	last_error = opts.error;
+	return TC_ACT_OK;
+}
+
+char _license[] SEC("license") = "GPL";
