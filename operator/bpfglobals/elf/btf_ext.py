@@ -65,6 +65,11 @@ def parse_btf_ext(data: bytes, strings: bytes) -> BtfExt:
     co_off = co_len = 0
     if hdr_len >= 32:
         co_off, co_len = r.u32(), r.u32()
+    if any(data[32:hdr_len]):  # header fields past core_relo: parts we would not read
+        raise BtfError(
+            f".BTF.ext: header of {hdr_len} bytes describes parts newer than func_info, "
+            "line_info and core_relo, which bpfglobals does not know"
+        )
 
     def block(off: int, length: int, what: str, min_rec: int, fmt: struct.Struct):
         out: dict[str, list[tuple]] = {}

@@ -85,7 +85,37 @@ def read_programs(
                 f"section {sec.name}: relocation at instruction {stray[0].insn_index} lies "
                 "outside every function"
             )
+    _check_btf_ext_coverage(elf, ext, programs, subprograms)
     return programs, subprograms
+
+
+def _check_btf_ext_coverage(
+    elf: ElfImage,
+    ext: BtfExt | None,
+    programs: list[ProgramSpec],
+    subprograms: list[SubprogramSpec],
+) -> None:
+    """Every func_info/line_info/core_relo record lies in a function: one that does not would
+    be dropped without a word, so it is refused."""
+    if ext is None:
+        return
+    ranges: dict[str, list[tuple[int, int]]] = {}
+    for f in [*programs, *subprograms]:
+        first = f.section_offset // 8
+        ranges.setdefault(f.section, []).append((first, first + len(f.insns) // 8))
+    for what, table in (
+        ("func_info", ext.func_info),
+        ("line_info", ext.line_info),
+        ("core_relo", ext.core_relos),
+    ):
+        for sec, records in table.items():
+            spans = ranges.get(sec, [])
+            for rec in records:
+                if not any(a <= rec.insn_off < b for a, b in spans):
+                    raise ElfError(
+                        f".BTF.ext {what} record for section '{sec}' instruction "
+                        f"{rec.insn_off} lies in no function of that section"
+                    )
 
 
 def _section_type(sec: Section) -> ProgramType:

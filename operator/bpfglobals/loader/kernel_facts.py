@@ -99,12 +99,19 @@ def kallsyms(names: set[str], path: str = KALLSYMS) -> dict[str, int]:
     return found
 
 
+KPROBE_PMU = "/sys/bus/event_source/devices/kprobe/type"
+KPROBE_EVENTS = ("/sys/kernel/tracing/kprobe_events", "/sys/kernel/debug/tracing/kprobe_events")
+
+
 @functools.cache
 def has_syscall_wrapper() -> bool:
-    """libbpf probes a kprobe on the arch's `__<arch>_sys_bpf`; its presence in kallsyms is
-    the same fact without creating a kprobe."""
+    """libbpf 1.1 answers "can a kprobe be put on the arch's `__<arch>_sys_bpf`?". Without
+    creating one: kprobes are available (the kprobe PMU, or tracefs kprobe_events for
+    libbpf's legacy path) and the symbol is in kallsyms. A kernel built without kprobes
+    answers 0, as it does for libbpf."""
     prefix = {"x86_64": "x64", "aarch64": "arm64", "s390x": "s390"}.get(os.uname().machine)
     if prefix is None:
         return False
-    name = f"__{prefix}_sys_bpf"
-    return bool(kallsyms({name}))
+    if not (os.path.exists(KPROBE_PMU) or any(os.path.exists(p) for p in KPROBE_EVENTS)):
+        return False
+    return bool(kallsyms({f"__{prefix}_sys_bpf"}))
