@@ -7,13 +7,18 @@ import json
 
 from bpfglobals.cli.table import format_table
 from bpfglobals.elf import ObjectSpec, read_object
+from bpfglobals.elf.btf_types import FuncProto
+from bpfglobals.elf.externs import ExternKind
+from bpfglobals.loader.errors import LoadError
+from bpfglobals.loader.linker import function_table, link_program
 from bpfglobals.values import decode_variables, spell
 
 
 def describe(obj: ObjectSpec) -> dict:
     """The JSON shape of `inspect --json` (stable: scripts and the operator read it)."""
     values = decode_variables(obj)
-    return {
+    used = program_externs(obj)
+    info = {
         "object": obj.name,
         "license": obj.license,
         "programs": [
@@ -23,6 +28,7 @@ def describe(obj: ObjectSpec) -> dict:
                 "type": p.type.prog_type or "unknown",
                 "attach_type": p.type.attach_type,
                 "insns": p.insn_count,
+                "externs": used[p.name],
             }
             for p in obj.programs
         ],
@@ -63,6 +69,73 @@ def describe(obj: ObjectSpec) -> dict:
             for v in obj.variables()
         ],
     }
+    info["maps"][len(obj.data_sections) : len(obj.data_sections)] = kconfig_map(obj)
+    info["externs"] = externs(obj, used)
+    return info
+
+
+def program_externs(obj: ObjectSpec) -> dict[str, list[str]]:
+    """Per program, the externs it and the functions it calls refer to (sorted)."""
+    table = function_table(obj)
+    out = {}
+    for p in obj.programs:
+        try:
+            refs = {r.target for _, r in link_program(p, table).extern_refs}
+        except LoadError:  # a call that goes nowhere: the load would say so; show own refs
+            refs = {r.target for r in p.relocations if r.kind.value.startswith("extern")}
+        out[p.name] = sorted(refs)
+    return out
+
+
+def kconfig_map(obj: ObjectSpec) -> list[dict]:
+    k = obj.kconfig
+    if k is None:
+        return []
+    return [
+        {
+            "name": k.map_name,
+            "type": "array",
+            "key_size": 4,
+            "value_size": k.size,
+            "max_entries": 1,
+            "internal": True,
+            "section": k.name,
+        }
+    ]
+
+
+def externs(obj: ObjectSpec, used: dict[str, list[str]]) -> list[dict]:
+    """What the loader will resolve on the node, one entry per extern."""
+    out = []
+    for e in obj.externs:
+        entry = {
+            "name": e.name,
+            "kind": e.kind.value,
+            "weak": e.weak,
+            "type": _extern_type(obj, e),
+            "programs": [p for p, names in used.items() if e.name in names],
+        }
+        if e.kconfig is not None:
+            entry |= {"kconfig_type": e.kconfig.type.value, "offset": e.kconfig.offset}
+            entry["size"] = e.kconfig.size
+        elif e.kind == ExternKind.KSYM:
+            entry["resolved_by"] = "kallsyms address" if e.typeless else "kernel BTF id"
+        else:
+            entry["resolved_by"] = "kernel BTF id (vmlinux or module)"
+        out.append(entry)
+    return out
+
+
+def _extern_type(obj: ObjectSpec, e) -> str:
+    if obj.btf is None:
+        return "?"
+    if e.kind == ExternKind.KSYM and e.typeless:
+        return "void"
+    t = obj.btf[e.type_id]
+    if isinstance(t, FuncProto):
+        params = ", ".join(spell(obj.btf, p.type) for p in t.params)
+        return f"{spell(obj.btf, t.return_type)} ({params})"
+    return spell(obj.btf, e.type_id)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -73,8 +146,11 @@ def run(args: argparse.Namespace) -> int:
     print("PROGRAMS")
     print(
         format_table(
-            ["NAME", "SECTION", "TYPE", "INSNS"],
-            [[p["name"], p["section"], p["type"], p["insns"]] for p in info["programs"]],
+            ["NAME", "SECTION", "TYPE", "INSNS", "EXTERNS"],
+            [
+                [p["name"], p["section"], p["type"], p["insns"], len(p["externs"])]
+                for p in info["programs"]
+            ],
         )
     )
     print("\nMAPS")
@@ -104,6 +180,17 @@ def run(args: argparse.Namespace) -> int:
             ],
         )
     )
+    if info["externs"]:
+        print("\nEXTERNS (resolved from the running kernel at load)")
+        print(
+            format_table(
+                ["NAME", "KIND", "WEAK", "TYPE", "PROGRAMS"],
+                [
+                    [e["name"], e["kind"], e["weak"], e["type"], ",".join(e["programs"]) or "-"]
+                    for e in info["externs"]
+                ],
+            )
+        )
     return 0
 
 
