@@ -24,6 +24,7 @@ class Cmd(IntEnum):
     BTF_LOAD = 18
     BTF_GET_FD_BY_ID = 19
     MAP_FREEZE = 22
+    BTF_GET_NEXT_ID = 23
     LINK_CREATE = 28
     LINK_UPDATE = 29
     LINK_GET_FD_BY_ID = 30

@@ -30,10 +30,6 @@ from bpfglobals.loader.errors import LoadError
 from bpfglobals.loader.linker import set_imm
 from bpfglobals.values.kconfig import KconfigError, kconfig_image, parse_config
 
-# libbpf's poison for an unresolved weak kfunc: a call to a helper id no kernel has, which
-# the verifier reports ("invalid func unknown#2002000000+N") unless it is dead code.
-POISON_CALL_KFUNC_BASE = 2002000000
-
 
 @dataclass(frozen=True)
 class Resolution:
@@ -145,14 +141,11 @@ def patch_extern(
     if call:
         if e.kind != ExternKind.KFUNC:
             raise LoadError(f"{where}: called, but it is a {e.kind.value} extern, not a function")
+        # An unresolved weak kfunc keeps id 0 and off 0 (libbpf 1.1): the verifier accepts
+        # that only in code it proves dead ("invalid kernel function call not eliminated").
         off = index * 8
-        if r.resolved:
-            insns[off + 1] = (insns[off + 1] & 0x0F) | (BPF_PSEUDO_KFUNC_CALL << 4)
-            struct.pack_into("<hi", insns, off + 2, r.fd_index, r.btf_id)
-        else:
-            poison = POISON_CALL_KFUNC_BASE + _extern_index(r)
-            insns[off + 1] = 0
-            struct.pack_into("<hi", insns, off + 2, 0, poison)
+        insns[off + 1] = (insns[off + 1] & 0x0F) | (BPF_PSEUDO_KFUNC_CALL << 4)
+        struct.pack_into("<hi", insns, off + 2, r.fd_index, r.btf_id)
         return
     if e.kind == ExternKind.KCONFIG:
         assert kconfig_fd is not None and e.kconfig is not None
@@ -169,7 +162,3 @@ def patch_extern(
 def _s32(v: int) -> int:
     v &= 0xFFFFFFFF
     return v - (1 << 32) if v >> 31 else v
-
-
-def _extern_index(r: Resolution) -> int:
-    return r.spec.symbol  # identifies the extern in the verifier's message
