@@ -31,12 +31,11 @@ from bpfglobals.elf.btf_types import (
     Enum as BtfEnum,
 )
 from bpfglobals.elf.data_sections import internal_map_name
+from bpfglobals.elf.datasec_fixup import KCONFIG_SEC, KSYMS_SEC
 from bpfglobals.elf.elf_file import SHN_UNDEF, STB_GLOBAL, STB_WEAK, STT_NOTYPE, ElfImage, Symbol
 from bpfglobals.elf.model import DataKind, DataSectionSpec
 from bpfglobals.errors import ElfError
 
-KCONFIG_SEC = ".kconfig"
-KSYMS_SEC = ".ksyms"
 DUMMY_KSYM = "dummy_ksym"  # libbpf's placeholder VAR for kfuncs in the .ksyms DATASEC
 
 
