@@ -114,7 +114,7 @@ def test_missing_kconfig_weak_is_zero_strong_is_an_error() -> None:
     weak = _kcfg("CONFIG_GONE", KconfigType.INT, 4, weak=True)
     image, done = kconfig_image([weak], 4, {}, {}, "/proc/config.gz")
     assert image == bytes(4) and done == {"CONFIG_GONE": False}
-    with pytest.raises(KconfigError, match="'CONFIG_GONE': not set in /proc/config.gz"):
+    with pytest.raises(KconfigError, match=r"'CONFIG_GONE': not set in /proc/config\.gz"):
         kconfig_image([_kcfg("CONFIG_GONE", KconfigType.INT, 4)], 4, {}, {}, "/proc/config.gz")
     with pytest.raises(KconfigError, match="cannot read the kernel config: /boot/x: No such"):
         kconfig_image([weak], 4, None, {}, "/boot/x: No such file")
@@ -134,7 +134,7 @@ def test_kernel_version_follows_libbpf() -> None:
     assert kernel_version("5.4.300", "") == (5 << 16) | (4 << 8) | 255  # patch saturates
     ubuntu = "Ubuntu 5.4.0-12.15-generic 5.4.8\n"
     assert kernel_version("5.4.0-12-generic", ubuntu) == (5 << 16) | (4 << 8) | 8
-    with pytest.raises(LoadError, match="not major.minor.patch"):
+    with pytest.raises(LoadError, match=r"not major\.minor\.patch"):
         kernel_version("weird", "")
 
 
@@ -188,7 +188,7 @@ def test_module_kfunc_goes_through_fd_array_and_ksym_carries_the_btf_fd(
     for index, r in linked.extern_refs:
         call = r.kind.value == "extern_func"
         patch_extern(linked.insns, index, out.by_name[r.target], None, call, "use_module")
-        code, regs, off, imm = struct.unpack_from("<BBhi", linked.insns, index * 8)
+        _, regs, off, imm = struct.unpack_from("<BBhi", linked.insns, index * 8)
         if call:
             assert (regs >> 4, off, imm) == (BPF_PSEUDO_KFUNC_CALL, 1, n + 1)
         else:
@@ -221,7 +221,7 @@ def test_incompatible_module_kfunc_prototype_is_refused(bpf_object, module_btfs)
         KernelBtf(k.name, _Renamed(k.types, "bgt_mod_kfunc", e.name), k.open_fd) for k in btfs
     ]
     with pytest.raises(
-        LoadError, match="'bpf_ct_release': local type .* incompatible with bgt_mod"
+        LoadError, match=r"'bpf_ct_release': local type .* incompatible with bgt_mod"
     ):
         resolve_btf_externs(obj, [e], ResolvedExterns(), renamed)
 
