@@ -116,3 +116,43 @@ def test_kconfig_map_is_frozen_readonly_and_filled_from_the_running_kernel(bpf_o
         ):
             assert at(weak) == bytes(len(at(weak))), weak
             assert ours.externs[weak].resolved is False
+
+
+def _btf_text(btf_id: int) -> str:
+    return subprocess.run(
+        ["bpftool", "btf", "dump", "id", str(btf_id)], capture_output=True, text=True, check=True
+    ).stdout
+
+
+@pytest.mark.parametrize("fixture", ["kconfig", "kfunc", "ksyms", "corpus_ct_filter"])
+def test_rewritten_btf_is_what_libbpf_hands_the_kernel(bpf_object, fixture) -> None:
+    """.kconfig VARs allocated at their offsets, .ksyms entries as 4-byte placeholders,
+    kfuncs global with a dummy_ksym: the kernel holds the same BTF from both loaders."""
+    src = bpf_object(fixture)
+    pin = f"/sys/fs/bpf/bgt-btf-{uuid.uuid4().hex[:8]}"
+    subprocess.run(["bpftool", "prog", "loadall", str(src), pin], check=True, capture_output=True)
+    try:
+        with load(read_object(src)) as ours:
+            prog = next(iter(ours.programs.values()))
+            their = bpftool("prog", "show", "pinned", f"{pin}/{prog.name}")
+            assert _btf_text(prog.info.btf_id) == _btf_text(their["btf_id"])
+    finally:
+        subprocess.run(["rm", "-rf", pin], check=False)
+
+
+def test_kconfig_layout_is_libbpfs(bpf_object) -> None:
+    """libbpf's debug log lists each kconfig extern's offset in the .kconfig map."""
+    src = bpf_object("kconfig")
+    pin = f"/sys/fs/bpf/bgt-lay-{uuid.uuid4().hex[:8]}"
+    log = subprocess.run(
+        ["bpftool", "-d", "prog", "loadall", str(src), pin], capture_output=True, text=True
+    ).stderr
+    subprocess.run(["rm", "-rf", pin], check=False)
+    theirs = {}
+    for line in log.splitlines():
+        if line.startswith("libbpf: extern (kcfg) #"):
+            # "libbpf: extern (kcfg) #0: symbol 28, off 0, name CONFIG_BGT_MISSING_INT"
+            parts = line.split(", ")
+            theirs[parts[2].removeprefix("name ")] = int(parts[1].removeprefix("off "))
+    ours = {e.name: e.kconfig.offset for e in read_object(src).externs}
+    assert theirs and ours == theirs
