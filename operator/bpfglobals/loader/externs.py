@@ -14,6 +14,7 @@ must prove dead; a strong one fails the load, naming it.
 
 from __future__ import annotations
 
+import functools
 import struct
 from dataclasses import dataclass, field
 
@@ -105,14 +106,20 @@ def _resolve_kconfig(obj: ObjectSpec, out: ResolvedExterns) -> None:
         virtual["LINUX_HAS_SYSCALL_WRAPPER"] = int(kernel_facts.has_syscall_wrapper())
     config, source = None, "not needed"
     if any(n.startswith("CONFIG_") for n in names):
-        lines, source = kernel_facts.read_config_lines()
-        if lines is not None:
-            config = parse_config(lines, source)
+        config, source = _running_config()
     image, done = kconfig_image(kcfg, obj.kconfig.size, config, virtual, source)
     out.kconfig = image
     for e in kcfg:
         src = source if e.name.startswith("CONFIG_") else "libbpf virtual"
         out.by_name[e.name] = Resolution(e, done[e.name], src if done[e.name] else "weak: zero")
+
+
+@functools.cache
+def _running_config() -> tuple[dict[str, str] | None, str]:
+    """The running kernel's config, read and parsed once per process (it cannot change
+    under a running kernel)."""
+    lines, source = kernel_facts.read_config_lines()
+    return (parse_config(lines, source) if lines is not None else None), source
 
 
 def _resolve_kallsyms(obj: ObjectSpec, out: ResolvedExterns) -> None:
