@@ -16,11 +16,9 @@ from pathlib import Path
 import pytest
 
 from bpfglobals.elf import read_object
-from bpfglobals.kernel.objects import obj_get
-from bpfglobals.kernel.progs import prog_test_run
 from bpfglobals.loader import LoadError, VerifierError, load
 from tests.support.bpftool import bpftool, map_info, map_value
-from tests.support.xlated import normalise, xlated_by_bpftool
+from tests.support.xlated import assert_same_as_pinned
 
 # tests/progs fixtures per extern kind, and the corpus written in the style of real tools
 FIXTURES = [
@@ -58,17 +56,8 @@ def test_extern_object_loads_like_libbpf(bpf_object, fixture, tmp_path) -> None:
         with load(read_object(src)) as ours:
             assert ours.programs, fixture
             for name, prog in ours.programs.items():
-                their = bpftool("prog", "show", "pinned", f"{pin}/{name}")
-                assert normalise(xlated_by_bpftool(prog.info.id, tmp_path)) == normalise(
-                    xlated_by_bpftool(their["id"], tmp_path)
-                ), name
-                assert prog.info.tag == their["tag"], name
-                with obj_get(f"{pin}/{name}") as their_fd:
-                    for packet in PACKETS if prog.info.type in PACKET_TYPES else ():
-                        assert (
-                            prog_test_run(prog.fd, packet).retval
-                            == prog_test_run(their_fd, packet).retval
-                        ), name
+                packets = PACKETS if prog.info.type in PACKET_TYPES else ()
+                their = assert_same_as_pinned(prog, pin, tmp_path, packets)
                 their_maps = {map_info(i)["name"]: map_info(i) for i in their.get("map_ids", [])}
                 for m in ours.maps.values():
                     if not m.internal or m.info.id not in prog.info.map_ids:

@@ -13,24 +13,7 @@
 #include <linux/pkt_cls.h>
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_endian.h>
-
-struct nf_conn {
-	unsigned long status;
-};
-
-struct bpf_ct_opts {
-	__s32 netns_id;
-	__s32 error;
-	__u8 l4proto;
-	__u8 dir;
-	__u8 reserved[2];
-};
-
-extern struct nf_conn *bpf_xdp_ct_lookup(struct xdp_md *, struct bpf_sock_tuple *, __u32,
-					 struct bpf_ct_opts *, __u32) __ksym;
-extern struct nf_conn *bpf_skb_ct_lookup(struct __sk_buff *, struct bpf_sock_tuple *, __u32,
-					 struct bpf_ct_opts *, __u32) __ksym;
-extern void bpf_ct_release(struct nf_conn *) __ksym;
+#include "conntrack_kfuncs.h"
 
 extern enum libbpf_tristate CONFIG_NF_CONNTRACK __kconfig;
 extern unsigned int LINUX_KERNEL_VERSION __kconfig;

@@ -6,27 +6,8 @@
 #include <linux/bpf.h>
 #include <linux/pkt_cls.h>
 #include <bpf/bpf_helpers.h>
+#include "conntrack_kfuncs.h"
 
-/* a definition, not a declaration: libbpf matches a FWD only against a FWD */
-struct nf_conn {
-	unsigned long status;
-};
-
-struct bpf_ct_opts {
-	__s32 netns_id;
-	__s32 error;
-	__u8 l4proto;
-	__u8 dir;
-	__u8 reserved[2];
-};
-
-extern struct nf_conn *bpf_xdp_ct_lookup(struct xdp_md *xdp_ctx, struct bpf_sock_tuple *tuple,
-					 __u32 tuple_len, struct bpf_ct_opts *opts,
-					 __u32 opts_len) __ksym;
-extern struct nf_conn *bpf_skb_ct_lookup(struct __sk_buff *skb_ctx, struct bpf_sock_tuple *tuple,
-					 __u32 tuple_len, struct bpf_ct_opts *opts,
-					 __u32 opts_len) __ksym;
-extern void bpf_ct_release(struct nf_conn *ct) __ksym;
 extern int bgt_no_such_kfunc(int x) __ksym __weak;
 
 __s32 last_error;

@@ -6,7 +6,10 @@ import struct
 import subprocess
 from pathlib import Path
 
-from tests.support.bpftool import map_info
+from bpfglobals.kernel.objects import obj_get
+from bpfglobals.kernel.progs import prog_test_run
+from bpfglobals.loader import LoadedProgram
+from tests.support.bpftool import bpftool, map_info
 
 
 def normalise(xlated: bytes) -> list[tuple]:
@@ -39,3 +42,18 @@ def xlated_by_bpftool(prog_id: int, tmp: Path) -> bytes:
         capture_output=True,
     )
     return f.read_bytes()
+
+
+def assert_same_as_pinned(prog: LoadedProgram, pin: str, tmp: Path, packets=()) -> dict:
+    """Our loaded program vs libbpf's pinned at PIN/<name>: same translated instructions
+    (map ids normalised), same tag, same test-run verdicts; returns bpftool's view of theirs."""
+    their = bpftool("prog", "show", "pinned", f"{pin}/{prog.name}")
+    assert normalise(xlated_by_bpftool(prog.info.id, tmp)) == normalise(
+        xlated_by_bpftool(their["id"], tmp)
+    ), prog.name
+    assert prog.info.tag == their["tag"], prog.name
+    with obj_get(f"{pin}/{prog.name}") as their_fd:
+        for packet in packets:
+            ours, theirs = prog_test_run(prog.fd, packet), prog_test_run(their_fd, packet)
+            assert ours.retval == theirs.retval, prog.name
+    return their
