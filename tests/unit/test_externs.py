@@ -11,7 +11,17 @@ import pytest
 
 from bpfglobals.elf import encode_btf, read_object
 from bpfglobals.elf.btf import Btf
-from bpfglobals.elf.btf_types import Datasec, Func, FuncProto, Int, IntEncoding, Linkage, Var, Void
+from bpfglobals.elf.btf_types import (
+    Datasec,
+    Func,
+    FuncProto,
+    Int,
+    IntEncoding,
+    Linkage,
+    Param,
+    Var,
+    Void,
+)
 from bpfglobals.elf.externs import ExternKind, ExternSpec, KconfigField, KconfigType
 from bpfglobals.elf.kernel_btf import LazyBtf
 from bpfglobals.kernel.constants import BPF_PSEUDO_BTF_ID, BPF_PSEUDO_KFUNC_CALL
@@ -153,21 +163,32 @@ def _module_split_btf(base_len: int, base_strings: int) -> bytes:
     return hdr + types + strings
 
 
-@pytest.fixture
-def module_btfs():
-    base_model = Btf([Void(), Int("int", 4, IntEncoding.SIGNED, 32)])
+def _kernel_btfs(base_model: Btf, opened: list[FD]) -> tuple[list[KernelBtf], int]:
+    """vmlinux made from `base_model`, and the made-up module's split BTF on top of it."""
     base = LazyBtf.from_bytes(encode_btf(base_model))
     mod = LazyBtf.from_bytes(_module_split_btf(len(base), len(base.strings)), base)
-    opened: list[FD] = []
 
     def open_fd() -> FD:  # a real fd: the loader only passes its number to the kernel
         fd = FD(os.open("/dev/null", os.O_RDONLY | os.O_CLOEXEC))
         opened.append(fd)
         return fd
 
-    yield [KernelBtf("vmlinux", base, None), KernelBtf("bgt_mod", mod, open_fd)], len(base), opened
-    for fd in opened:
+    return [KernelBtf("vmlinux", base, None), KernelBtf("bgt_mod", mod, open_fd)], len(base)
+
+
+@pytest.fixture
+def opened():
+    fds: list[FD] = []
+    yield fds
+    for fd in fds:
         fd.close()
+
+
+@pytest.fixture
+def module_btfs(opened):
+    base_model = Btf([Void(), Int("int", 4, IntEncoding.SIGNED, 32)])
+    btfs, n = _kernel_btfs(base_model, opened)
+    return btfs, n, opened
 
 
 def test_module_kfunc_goes_through_fd_array_and_ksym_carries_the_btf_fd(
@@ -202,15 +223,26 @@ def test_module_kfunc_goes_through_fd_array_and_ksym_carries_the_btf_fd(
 
 
 def test_vmlinux_wins_over_modules_and_modules_only_offer_their_own_types(
-    bpf_object, module_btfs
+    bpf_object, opened
 ) -> None:
-    btfs, _, opened = module_btfs
+    # vmlinux has a kfunc of the same name as the module's: libbpf takes vmlinux's
+    base_model = Btf(
+        [
+            Void(),
+            Int("int", 4, IntEncoding.SIGNED, 32),
+            FuncProto(1, (Param("x", 1),)),
+            Func("bgt_mod_kfunc", 2, Linkage.GLOBAL),
+        ]
+    )
+    btfs, _ = _kernel_btfs(base_model, opened)
+    assert btfs[1].types.find(Func("", 0, Linkage.GLOBAL).kind, "int") is None  # own types only
     obj = read_object(bpf_object("kfunc_module"))
     out = ResolvedExterns()
-    # only vmlinux: weak externs stay unresolved (ids 0), nothing opened
-    resolve_btf_externs(obj, list(obj.externs), out, btfs[:1])
-    assert not any(r.resolved for r in out.by_name.values()) and not opened
-    assert out.fd_array == []
+    resolve_btf_externs(obj, list(obj.externs), out, btfs)
+    kf, var = out.by_name["bgt_mod_kfunc"], out.by_name["bgt_mod_counter"]
+    assert (kf.btf_id, kf.fd_index, kf.btf_fd, kf.source) == (3, 0, None, "vmlinux BTF")
+    assert var.source == "bgt_mod BTF" and var.btf_fd is opened[0]
+    assert out.fd_array == []  # no kfunc from a module: nothing for fd_array
 
 
 def test_incompatible_module_kfunc_prototype_is_refused(bpf_object, module_btfs) -> None:
