@@ -4,8 +4,12 @@ BTF (this machine has no module BTFs, so a made-up one stands in for it)."""
 
 from __future__ import annotations
 
+import json
 import os
 import struct
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 
@@ -32,6 +36,7 @@ from bpfglobals.loader.kernel_facts import kernel_version
 from bpfglobals.loader.ksyms import KernelBtf, resolve_btf_externs
 from bpfglobals.loader.linker import function_table, link_program
 from bpfglobals.values.kconfig import KconfigError, kconfig_image, parse_config
+from tests.support.oracles import readelf_relocations, readelf_symbols
 
 
 def test_kconfig_externs_are_laid_out_by_alignment_size_and_name(bpf_object) -> None:
@@ -281,3 +286,32 @@ def test_func_proto_of_kfunc_is_kept_for_compat_checks(bpf_object) -> None:
     obj = read_object(bpf_object("kfunc"))
     for e in obj.externs:
         assert isinstance(obj.btf[e.type_id], FuncProto)
+
+
+def test_inspect_shows_externs_per_program_as_readelf_sees_them(bpf_object) -> None:
+    """Each program's externs are the undefined symbols its section's relocations name
+    (kfunc.bpf.c has no subprograms), with kind, weakness and C type in --json."""
+    path = bpf_object("kfunc")
+    cli = str(Path(sys.executable).parent / "bpfglobals")
+    info = json.loads(
+        subprocess.run(
+            [cli, "inspect", str(path), "--json"], capture_output=True, text=True, check=True
+        ).stdout
+    )
+    undefined = {s.name: s for s in readelf_symbols(path) if s.section == "UND" and s.name}
+    assert {e["name"] for e in info["externs"]} == set(undefined)
+    for e in info["externs"]:
+        assert e["weak"] == (undefined[e["name"]].bind == "WEAK") and e["kind"] == "kfunc"
+    rels = readelf_relocations(path)
+    for p in info["programs"]:
+        named = {sym for _, _, sym in rels[p["section"]] if sym in undefined}
+        assert p["externs"] == sorted(named), p["name"]
+    by_name = {e["name"]: e for e in info["externs"]}
+    assert by_name["bpf_ct_release"]["type"] == "void (struct nf_conn *)"
+    table = subprocess.run([cli, "inspect", str(path)], capture_output=True, text=True).stdout
+    head, *rows = table.split("\n\n")[0].splitlines()[1:]
+    assert head.split()[-1] == "EXTERNS"
+    assert {r.split()[0]: int(r.split()[-1]) for r in rows} == {
+        p["name"]: len(p["externs"]) for p in info["programs"]
+    }
+    assert "EXTERNS (resolved from the running kernel at load)" in table
