@@ -4,6 +4,7 @@ BTF (this machine has no module BTFs, so a made-up one stands in for it)."""
 
 from __future__ import annotations
 
+import gzip
 import json
 import os
 import struct
@@ -32,7 +33,7 @@ from bpfglobals.kernel.constants import BPF_PSEUDO_BTF_ID, BPF_PSEUDO_KFUNC_CALL
 from bpfglobals.kernel.fd import FD
 from bpfglobals.loader.errors import LoadError
 from bpfglobals.loader.externs import ResolvedExterns, patch_extern
-from bpfglobals.loader.kernel_facts import kernel_version
+from bpfglobals.loader.kernel_facts import kernel_version, read_config_lines
 from bpfglobals.loader.ksyms import KernelBtf, resolve_btf_externs
 from bpfglobals.loader.linker import function_table, link_program
 from bpfglobals.values.kconfig import KconfigError, kconfig_image, parse_config
@@ -315,3 +316,17 @@ def test_inspect_shows_externs_per_program_as_readelf_sees_them(bpf_object) -> N
         p["name"]: len(p["externs"]) for p in info["programs"]
     }
     assert "EXTERNS (resolved from the running kernel at load)" in table
+
+
+def test_kernel_config_is_read_plain_or_gzip_in_libbpfs_order(tmp_path) -> None:
+    boot, proc = tmp_path / "config-6.18", tmp_path / "config.gz"
+    proc.write_bytes(gzip.compress(b"CONFIG_HZ=100\n"))
+    assert read_config_lines([str(boot), str(proc)]) == (["CONFIG_HZ=100"], str(proc))
+    boot.write_text("CONFIG_HZ=250\n")  # /boot first, as libbpf
+    assert read_config_lines([str(boot), str(proc)]) == (["CONFIG_HZ=250"], str(boot))
+    lines, why = read_config_lines([str(tmp_path / "none"), str(tmp_path / "gone")])
+    assert lines is None and why.count("No such file or directory") == 2
+    bad = tmp_path / "bad.gz"
+    bad.write_bytes(b"\x1f\x8b" + b"junk")
+    lines, why = read_config_lines([str(bad)])
+    assert lines is None and "not a valid gzip file" in why
