@@ -96,16 +96,37 @@ def collect_externs(elf: ElfImage, btf: Btf | None) -> tuple[tuple[ExternSpec, .
             f"extern '{syms[0].name}' needs BTF to be resolved (compile with -g); libbpf "
             "refuses it too"
         )
-    externs = sorted((_describe(btf, s) for s in syms), key=_order)
+    index = _BtfIndex(btf)
+    externs = sorted((_describe(btf, index, s) for s in syms), key=_order)
     externs = _place_kconfig(externs)
     return tuple(externs), _rewrite_btf(btf, externs)
 
 
-def _describe(btf: Btf, sym: Symbol) -> ExternSpec:
+class _BtfIndex:
+    """The first VAR/FUNC of each name, and the DATASEC holding each type (one pass)."""
+
+    def __init__(self, btf: Btf) -> None:
+        self.by_name: dict[str, int] = {}
+        self.datasec: dict[int, str] = {}
+        for i, t in enumerate(btf.types):
+            if isinstance(t, (Var, Func)):
+                self.by_name.setdefault(t.name, i)
+            elif isinstance(t, Datasec):
+                for v in t.vars:
+                    self.datasec.setdefault(v.type, t.name)
+
+
+def _describe(btf: Btf, index: _BtfIndex, sym: Symbol) -> ExternSpec:
     where = f"extern '{sym.name}'"
-    btf_id = _extern_btf_id(btf, sym.name)
+    btf_id = index.by_name.get(sym.name)
+    if btf_id is None:
+        raise ElfError(f"{where}: no BTF VAR or FUNC of that name (compile with -g)")
     t = btf[btf_id]
-    sec = _datasec_of(btf, btf_id)
+    if t.linkage != Linkage.EXTERN:
+        raise ElfError(f"{where}: its BTF {t.kind.name} [{btf_id}] is not marked extern")
+    sec = index.datasec.get(btf_id)
+    if sec is None:
+        raise ElfError(f"{where}: its BTF [{btf_id}] is in no DATASEC")
     weak = sym.bind == STB_WEAK
     if sec == KCONFIG_SEC:
         if isinstance(t, Func):
@@ -123,22 +144,6 @@ def _describe(btf: Btf, sym: Symbol) -> ExternSpec:
         f"{where}: lives in section '{sec}'; only {KCONFIG_SEC} (__kconfig) and {KSYMS_SEC} "
         "(__ksym) externs can be resolved"
     )
-
-
-def _extern_btf_id(btf: Btf, name: str) -> int:
-    for i, t in enumerate(btf.types):
-        if isinstance(t, (Var, Func)) and t.name == name:
-            if t.linkage != Linkage.EXTERN:
-                raise ElfError(f"extern '{name}': its BTF {t.kind.name} [{i}] is not marked extern")
-            return i
-    raise ElfError(f"extern '{name}': no BTF VAR or FUNC of that name (compile with -g)")
-
-
-def _datasec_of(btf: Btf, btf_id: int) -> str:
-    for t in btf.types:
-        if isinstance(t, Datasec) and any(v.type == btf_id for v in t.vars):
-            return t.name
-    raise ElfError(f"extern '{btf[btf_id].name}': its BTF [{btf_id}] is in no DATASEC")
 
 
 def _kconfig_field(btf: Btf, type_id: int, where: str) -> KconfigField:
@@ -269,7 +274,7 @@ def _rewrite_kconfig(types: list, sec_id: int, by_name: dict[str, ExternSpec]) -
         types[vsi.type] = replace(t, linkage=Linkage.GLOBAL)
         entries.append(replace(vsi, offset=e.kconfig.offset))
     entries.sort(key=lambda v: v.offset)
-    size = kconfig_size(tuple(by_name.values()))
+    size = kconfig_size(tuple(by_name.values()))  # by_name keeps libbpf's order
     types[sec_id] = replace(sec, size=size, vars=tuple(entries))
 
 
