@@ -1,7 +1,9 @@
 // SPDX-License-Identifier: GPL-2.0
 /* Fixture: kfunc calls as networking programs make them — conntrack lookups from XDP and tc
  * (bpf_xdp_ct_lookup / bpf_skb_ct_lookup, released with bpf_ct_release), and a weak kfunc this
- * kernel lacks, called only behind `if (kfunc)` so the verifier prunes the call.
+ * kernel lacks, called only behind `if (kfunc)` so the verifier prunes the call. Taking a
+ * kfunc's address is a typed ksym load by BTF id, which this kernel can resolve (functions are
+ * in kallsyms; per-CPU variables, see ksym_percpu.bpf.c, are not without KALLSYMS_ALL).
  */
 #include <linux/bpf.h>
 #include <linux/pkt_cls.h>
@@ -11,6 +13,7 @@
 extern int bgt_no_such_kfunc(int x) __ksym __weak;
 
 __s32 last_error;
+__u64 release_addr; /* &kfunc: an ldimm64 of the function's BTF id (BPF_PSEUDO_BTF_ID) */
 
 SEC("xdp")
 int xdp_ct(struct xdp_md *ctx)
@@ -29,6 +32,7 @@ int xdp_ct(struct xdp_md *ctx)
 		return XDP_DROP;
 	}
 	last_error = opts.error;
+	release_addr = (__u64)&bpf_ct_release;
 	if (bgt_no_such_kfunc)
 		return bgt_no_such_kfunc(1);
 	return XDP_PASS;
