@@ -330,3 +330,25 @@ def test_kernel_config_is_read_plain_or_gzip_in_libbpfs_order(tmp_path) -> None:
     bad.write_bytes(b"\x1f\x8b" + b"junk")
     lines, why = read_config_lines([str(bad)])
     assert lines is None and "not a valid gzip file" in why
+
+
+def test_typeless_ksyms_come_from_kallsyms_and_hidden_addresses_are_refused(
+    bpf_object, tmp_path, monkeypatch
+) -> None:
+    from bpfglobals.loader import externs as resolver
+    from bpfglobals.loader import kernel_facts
+
+    obj = read_object(bpf_object("ksyms"))
+    shown = tmp_path / "kallsyms"  # the file's format, with addresses we choose
+    shown.write_text("ffffffff81000000 T _stext\nffffffff81000000 T _text\n")
+    monkeypatch.setattr(kernel_facts, "KALLSYMS", str(shown))
+    out = ResolvedExterns()
+    resolver._resolve_kallsyms(obj, out)
+    assert out.by_name["_stext"].address == 0xFFFFFFFF81000000
+    assert out.by_name["bgt_no_such_symbol"].resolved is False  # weak: NULL
+    shown.write_text("0000000000000000 T _stext\n")  # what an unprivileged reader sees
+    with pytest.raises(LoadError, match=r"'_stext': .* address 0: .* CAP_SYSLOG"):
+        resolver._resolve_kallsyms(obj, ResolvedExterns())
+    shown.write_text("ffffffff81000000 T _stext\nffffffff82000000 t _stext\n")
+    with pytest.raises(LoadError, match="two addresses"):
+        resolver._resolve_kallsyms(obj, ResolvedExterns())

@@ -129,6 +129,12 @@ def _resolve_kallsyms(obj: ObjectSpec, out: ResolvedExterns) -> None:
     found = kernel_facts.kallsyms({e.name for e in typeless})
     for e in typeless:
         addr = found.get(e.name)
+        if addr == 0:  # libbpf would load the 0 silently
+            raise LoadError(
+                f"{obj.name}: extern (ksym) '{e.name}': {kernel_facts.KALLSYMS} shows it at "
+                "address 0: this process may not read kernel addresses (it needs CAP_SYSLOG, "
+                "or kernel.kptr_restrict=0 with perf_event_paranoid <= 1)"
+            )
         if addr is None and not e.weak:
             raise LoadError(
                 f"{obj.name}: extern (ksym) '{e.name}': not in {kernel_facts.KALLSYMS}; "

@@ -81,9 +81,10 @@ def has_bpf_cookie() -> bool:
     return True
 
 
-def kallsyms(names: set[str], path: str = KALLSYMS) -> dict[str, int]:
+def kallsyms(names: set[str], path: str | None = None) -> dict[str, int]:
     """Addresses of `names` in kallsyms; two different addresses for one name is an error."""
     found: dict[str, int] = {}
+    path = path or KALLSYMS
     with open(path) as f:
         for line in f:
             parts = line.split()
