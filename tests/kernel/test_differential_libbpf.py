@@ -8,7 +8,6 @@ for instruction (map ids normalised to map names), and so must BPF_PROG_TEST_RUN
 from __future__ import annotations
 
 import os
-import struct
 import subprocess
 import sys
 import uuid
@@ -20,7 +19,9 @@ from bpfglobals.elf import read_object
 from bpfglobals.kernel.objects import obj_get
 from bpfglobals.kernel.progs import prog_test_run
 from bpfglobals.loader import load
-from tests.support.bpftool import bpftool, map_info
+from tests.support.bpftool import bpftool
+from tests.support.xlated import normalise as _normalise
+from tests.support.xlated import xlated_by_bpftool as _xlated_by_bpftool
 
 CLI = str(Path(sys.executable).parent / "bpfglobals")
 
@@ -31,38 +32,6 @@ CASES = {
     "examples/xdp_drop.bpf.c": {"drop_port": 53, "drop_icmp": True},
     "maps": {"limit": 9},
 }
-
-
-def _normalise(xlated: bytes) -> list[tuple]:
-    """(code, regs, off, imm) per instruction; map ids become map names, and addresses the
-    kernel wrote for function references (differ per load) become a marker."""
-    out, i, n = [], 0, len(xlated) // 8
-    while i < n:
-        code, regs, off, imm = struct.unpack_from("<BBhi", xlated, i * 8)
-        src = regs >> 4
-        if code == 0x18 and i + 1 < n:
-            _, _, _, imm2 = struct.unpack_from("<BBhi", xlated, (i + 1) * 8)
-            if src in (1, 2):  # map fd / map value: the dump shows the map id
-                out.append((code, regs, off, map_info(imm)["name"], imm2 if src == 2 else 0))
-            elif src == 4:
-                out.append((code, regs, off, "func"))
-            else:
-                out.append((code, regs, off, imm, imm2))
-            i += 2
-            continue
-        out.append((code, regs, off, imm))
-        i += 1
-    return out
-
-
-def _xlated_by_bpftool(prog_id: int, tmp: Path) -> bytes:
-    f = tmp / f"x{prog_id}"
-    subprocess.run(
-        ["bpftool", "prog", "dump", "xlated", "id", str(prog_id), "file", str(f)],
-        check=True,
-        capture_output=True,
-    )
-    return f.read_bytes()
 
 
 @pytest.mark.parametrize("fixture", sorted(CASES))

@@ -2,7 +2,8 @@
 
 Pure: it appends every subprogram the program reaches (transitively) after it, points each
 BPF-to-BPF call and function reference at the appended copy, moves `.BTF.ext` func/line info
-along, and lists the map/data references left for the loader to fill in with map fds.
+and CO-RE records along, and lists the map/data references left for the loader to fill in
+with map fds.
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ from __future__ import annotations
 import struct
 from dataclasses import dataclass
 
-from bpfglobals.elf.btf_ext import FuncInfo, LineInfo
+from bpfglobals.elf.btf_ext import CoreRelo, FuncInfo, LineInfo, shift
 from bpfglobals.elf.model import ObjectSpec, ProgramSpec, Relocation, RelocKind, SubprogramSpec
 from bpfglobals.elf.relocations import BPF_CALL, decode_insn
 from bpfglobals.kernel.constants import BPF_PSEUDO_CALL, BPF_PSEUDO_FUNC
@@ -27,6 +28,7 @@ class LinkedProgram:
     func_info: list[FuncInfo]
     line_info: list[LineInfo]
     functions: list[str]  # names, in layout order (the program first)
+    core_relos: list[tuple[str, CoreRelo]]  # (function name, record at its absolute insn)
 
 
 def function_table(obj: ObjectSpec) -> dict[tuple[str, int], Function]:
@@ -79,6 +81,7 @@ def link_program(prog: ProgramSpec, table: dict[tuple[str, int], Function]) -> L
         i += 1
     func_info: list[FuncInfo] = []
     line_info: list[LineInfo] = []
+    core_relos: list[tuple[str, CoreRelo]] = []
     for fn in order:
         base = start[(fn.section, fn.section_offset // 8)]
         func_info += [FuncInfo(fi.insn_off + base, fi.type_id) for fi in fn.func_info]
@@ -86,4 +89,7 @@ def link_program(prog: ProgramSpec, table: dict[tuple[str, int], Function]) -> L
             LineInfo(li.insn_off + base, li.file_name_off, li.line_off, li.line_col)
             for li in fn.line_info
         ]
-    return LinkedProgram(prog, insns, map_refs, func_info, line_info, [f.name for f in order])
+        core_relos += [(fn.name, c) for c in shift(fn.core_relos, base)]
+    return LinkedProgram(
+        prog, insns, map_refs, func_info, line_info, [f.name for f in order], core_relos
+    )

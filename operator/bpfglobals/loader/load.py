@@ -29,6 +29,7 @@ from bpfglobals.kernel.fd import FD
 from bpfglobals.kernel.objects import obj_pin, prog_info
 from bpfglobals.kernel.progs import prog_load
 from bpfglobals.loader.attach_btf import attach_btf_id, needs_attach_btf
+from bpfglobals.loader.core import core_target, explain_poisoned, has_core_relos, relocate_object
 from bpfglobals.loader.errors import LoadError, VerifierError
 from bpfglobals.loader.linker import LinkedProgram, function_table, link_program, set_imm
 from bpfglobals.loader.loaded import LoadedMap, LoadedObject, LoadedProgram
@@ -48,6 +49,8 @@ def load(
     pin: str | None = None,
     reuse_maps: Mapping[str, FD] | None = None,
     programs: list[str] | None = None,
+    target_btf: str | None = None,
+    core_in_kernel: bool = False,
 ) -> LoadedObject:
     """Load `obj` with `values` (or ready `images` of its data sections).
 
@@ -56,9 +59,17 @@ def load(
     creating, for replacing a running load while keeping its state; reused data-section maps
     keep their contents (the caller writes what changed).
     `programs`: load only these (default: all).
+    `target_btf`: resolve CO-RE relocations against this BTF (raw, or an ELF's .BTF) instead
+    of the running kernel's (libbpf's btf_custom_path).
+    `core_in_kernel`: hand the CO-RE records to PROG_LOAD (the kernel's own relocation code,
+    kernel >= 5.17, vmlinux/module BTF only) instead of relocating here.
     """
     images = dict(images) if images is not None else configure(obj, values or {})
     selected = _select(obj, programs)
+    core = core_target(target_btf) if target_btf or has_core_relos(obj) else None
+    if core is not None and not core_in_kernel:
+        obj, _ = relocate_object(obj, selected, core)
+        selected = _select(obj, programs)  # the relocated copies
     created_pins: list[str] = []
     with contextlib.ExitStack() as undo:
         btf_fd = _load_btf(obj)
@@ -84,7 +95,13 @@ def load(
         loaded: dict[str, LoadedProgram] = {}
         for prog in selected:
             linked = link_program(prog, table)
-            fd = _load_program(obj, linked, maps, btf_fd)
+            try:
+                fd = _load_program(obj, linked, maps, btf_fd, core_in_kernel)
+            except VerifierError as e:
+                explained = explain_poisoned(e, linked, obj, core) if core else e
+                if explained is e:
+                    raise
+                raise explained from e
             undo.callback(fd.close)
             loaded[prog.name] = LoadedProgram(prog, fd, prog_info(fd)[0])
         if pin:
@@ -130,7 +147,11 @@ def _relocate(linked: LinkedProgram, maps: dict[str, LoadedMap]) -> None:
 
 
 def _load_program(
-    obj: ObjectSpec, linked: LinkedProgram, maps: dict[str, LoadedMap], btf_fd: FD | None
+    obj: ObjectSpec,
+    linked: LinkedProgram,
+    maps: dict[str, LoadedMap],
+    btf_fd: FD | None,
+    core_in_kernel: bool = False,
 ) -> FD:
     p = linked.spec
     if not p.type.prog_type:
@@ -150,6 +171,10 @@ def _load_program(
         struct.pack("<IIII", li.insn_off, li.file_name_off, li.line_off, li.line_col)
         for li in linked.line_info
     )
+    core_relos = b"".join(
+        struct.pack("<IIII", r.insn_off * 8, r.type_id, r.access_off, r.kind)
+        for _, r in linked.core_relos
+    )
     try:
         return prog_load(
             prog_type=prog_type_id(p.type.prog_type),
@@ -163,6 +188,7 @@ def _load_program(
             func_info=func_info if btf_fd else b"",
             line_info=line_info if btf_fd else b"",
             attach_btf_id=btf_target,
+            core_relos=core_relos if core_in_kernel and btf_fd else b"",
         )
     except KernelError as e:
         if e.log:
