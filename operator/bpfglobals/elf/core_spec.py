@@ -83,6 +83,14 @@ _TYPE_BASED = frozenset(
 )
 
 
+def kind_label(kind: int) -> str:
+    """libbpf's name of a relocation kind, or `kind N` for one it does not know."""
+    try:
+        return CoreKind(kind).label
+    except ValueError:
+        return f"kind {kind}"
+
+
 class CoreError(BpfGlobalsError):
     """A CO-RE relocation cannot be applied safely (what libbpf refuses to load)."""
 
