@@ -6,6 +6,7 @@ program, instruction, type and access failed."""
 from __future__ import annotations
 
 import os
+import struct
 import subprocess
 import threading
 import uuid
@@ -126,3 +127,47 @@ def test_unreadable_custom_btf_is_a_clear_error(core_task, tmp_path) -> None:
         load(read_object(core_task), target_btf=str(bogus))
     with pytest.raises(LoadError, match=r"cannot read BTF .*missing"):
         load(read_object(core_task), target_btf=str(tmp_path / "missing"))
+
+
+def _target_layout(target: Path) -> dict[str, tuple[int, int]]:
+    """struct point of the made-up target, as bpftool reads it: member -> (bits, width)."""
+    dump = subprocess.run(
+        ["bpftool", "btf", "dump", "file", str(target)], capture_output=True, text=True, check=True
+    ).stdout
+    members, inside = {}, False
+    for line in dump.splitlines():
+        if line.startswith("["):
+            inside = "STRUCT 'point'" in line
+        elif inside:
+            name = line.split("'")[1]
+            bits = int(line.split("bits_offset=")[1].split()[0])
+            width = int(line.split("bitfield_size=")[1]) if "bitfield_size=" in line else 0
+            members[name] = (bits, width)
+    return members
+
+
+def test_custom_target_btf_relocates_to_a_made_up_layout(bpf_object, tmp_path) -> None:
+    src = bpf_object("core_custom")
+    target = compile_bpf(PROGS / "btf" / "point_target.c", tmp_path)
+    layout = _target_layout(target)
+    assert "missing" not in layout and set(layout) >= {"x", "y", "kind"}
+    x, y, kind = 4242, 321, 19
+    packet = bytearray(64)
+    struct.pack_into("<i", packet, layout["x"][0] // 8, x)
+    struct.pack_into("<H", packet, layout["y"][0] // 8, y)
+    kind_bits, kind_width = layout["kind"]
+    assert kind_width == 5
+    packet[kind_bits // 8] |= kind << (kind_bits % 8)
+    green = 7  # enum color { GREEN = 7, RED = 8 } in point_target.c
+    with load(read_object(src), target_btf=str(target)) as loaded:
+        got = prog_test_run(loaded.programs["read_point"].fd, bytes(packet)).retval
+    assert got == x * 1000 + y * 10 + kind + 100000 * green
+
+
+def test_a_kernel_without_the_type_refuses_the_same_object_like_libbpf(bpf_object) -> None:
+    src = bpf_object("core_custom")
+    with _LibbpfLoad(src) as libbpf:
+        assert libbpf.returncode != 0
+        assert "failed to resolve CO-RE relocation" in libbpf.stderr
+    with pytest.raises(CoreRelocationError, match=r"struct point\.x .*has no target in vmlinux"):
+        load(read_object(src))
