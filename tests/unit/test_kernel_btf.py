@@ -83,7 +83,9 @@ def test_indexing_vmlinux_is_cheap_and_decodes_nothing(vmlinux_raw: bytes) -> No
 def test_essential_names_drop_the_flavor_suffix(vmlinux_raw: bytes) -> None:
     assert essential_name("task_struct___v510") == "task_struct"
     assert essential_name("task_struct") == "task_struct"
-    assert essential_name("a___b___c") == "a"
+    assert essential_name("a___b___c") == "a___b"  # the last separator counts
+    assert essential_name("x____y") == "x____y"  # four underscores: no separator
+    assert essential_name("___x") == "___x"
     lazy = LazyBtf.from_bytes(vmlinux_raw)
     assert lazy.ids_by_essential_name("task_struct___old") == lazy.ids_by_name("task_struct")
 

@@ -8,15 +8,45 @@ import json
 from bpfglobals.cli.table import format_table
 from bpfglobals.elf import ObjectSpec, read_object
 from bpfglobals.elf.btf_types import FuncProto
+from bpfglobals.elf.core_relo import describe as describe_core_relo
+from bpfglobals.elf.core_spec import kind_label
 from bpfglobals.elf.externs import ExternKind
 from bpfglobals.loader.errors import LoadError
 from bpfglobals.loader.linker import function_table, link_program
 from bpfglobals.values import decode_variables, spell
 
 
+def core_relocations(obj: ObjectSpec) -> dict[str, list[dict]]:
+    """Per program: the CO-RE records the loader will resolve against the node's kernel —
+    its own and those of the subprograms it calls — at their instruction in the linked
+    program."""
+    out: dict[str, list[dict]] = {}
+    table = function_table(obj)
+    for p in obj.programs:
+        try:
+            records = link_program(p, table).core_relos
+        except LoadError:  # calls that do not link: the load will say so; show its own
+            records = [(p.name, r) for r in p.core_relos]
+        out[p.name] = [
+            {
+                "insn": r.insn_off,
+                "function": fn,
+                "relo": r.index,
+                "kind": kind_label(r.kind),
+                "type": spell(obj.btf, r.type_id) if obj.btf else str(r.type_id),
+                "type_id": r.type_id,
+                "access": r.access,
+                "spec": describe_core_relo(r, obj.btf) if obj.btf else "",
+            }
+            for fn, r in records
+        ]
+    return out
+
+
 def describe(obj: ObjectSpec) -> dict:
     """The JSON shape of `inspect --json` (stable: scripts and the operator read it)."""
     values = decode_variables(obj)
+    core = core_relocations(obj)
     used = program_externs(obj)
     info = {
         "object": obj.name,
@@ -28,6 +58,7 @@ def describe(obj: ObjectSpec) -> dict:
                 "type": p.type.prog_type or "unknown",
                 "attach_type": p.type.attach_type,
                 "insns": p.insn_count,
+                "core_relocations": core[p.name],
                 "externs": used[p.name],
             }
             for p in obj.programs
@@ -146,9 +177,16 @@ def run(args: argparse.Namespace) -> int:
     print("PROGRAMS")
     print(
         format_table(
-            ["NAME", "SECTION", "TYPE", "INSNS", "EXTERNS"],
+            ["NAME", "SECTION", "TYPE", "INSNS", "CO-RE", "EXTERNS"],
             [
-                [p["name"], p["section"], p["type"], p["insns"], len(p["externs"])]
+                [
+                    p["name"],
+                    p["section"],
+                    p["type"],
+                    p["insns"],
+                    len(p["core_relocations"]),
+                    len(p["externs"]),
+                ]
                 for p in info["programs"]
             ],
         )

@@ -15,7 +15,13 @@ from bpfglobals.loader import load, unload
 def run_load(args: argparse.Namespace) -> int:
     ensure_bpffs()
     obj = read_object(args.object)
-    with load(obj, values_from(args), pin=args.pin, programs=args.program or None) as loaded:
+    with load(
+        obj,
+        values_from(args),
+        pin=args.pin,
+        programs=args.program or None,
+        target_btf=args.btf,
+    ) as loaded:
         info = loaded.to_dict()
     if args.json:
         print(json.dumps(info, indent=2))
@@ -53,6 +59,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("object")
     p.add_argument("--pin", required=True, help="bpffs directory, e.g. /sys/fs/bpf/myprog")
     p.add_argument("--program", action="append", help="load only this program (repeatable)")
+    p.add_argument(
+        "--btf",
+        metavar="PATH",
+        help="resolve CO-RE relocations against this BTF (raw BTF, or an ELF with .BTF) "
+        "instead of the running kernel's /sys/kernel/btf",
+    )
     p.add_argument("--json", action="store_true")
     add_value_options(p)
     p.set_defaults(func=run_load)

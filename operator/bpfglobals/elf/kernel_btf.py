@@ -38,9 +38,12 @@ _MAX_KIND = max(BtfKind)
 
 
 def essential_name(name: str) -> str:
-    """libbpf's essential name: the part before a `___flavor` suffix (`foo___v2` -> `foo`)."""
-    i = name.find("___")
-    return name if i < 0 else name[:i]
+    """libbpf's essential name: the part before the last `X___Y` flavor separator (X and Y
+    not underscores): `foo___v2` -> `foo`, `a___b___c` -> `a___b`, `__u32` stays `__u32`."""
+    for i in range(len(name) - 5, -1, -1):
+        if name[i] != "_" and name[i + 1 : i + 4] == "___" and name[i + 4] != "_":
+            return name[: i + 1]
+    return name
 
 
 class LazyBtf(BtfQueries):

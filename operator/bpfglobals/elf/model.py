@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from bpfglobals.elf.btf import Btf
-    from bpfglobals.elf.btf_ext import BtfExt, FuncInfo, LineInfo
+    from bpfglobals.elf.btf_ext import BtfExt, CoreRelo, FuncInfo, LineInfo
     from bpfglobals.elf.externs import ExternSpec
 
 
@@ -71,6 +71,7 @@ class ProgramSpec:
     linkage: str  # "global" or "static"
     func_info: tuple[FuncInfo, ...] = ()  # insn offsets relative to the function start
     line_info: tuple[LineInfo, ...] = ()
+    core_relos: tuple[CoreRelo, ...] = ()  # CO-RE records, insn offsets as func_info's
 
     @property
     def insn_count(self) -> int:
@@ -89,6 +90,7 @@ class SubprogramSpec:
     linkage: str
     func_info: tuple[FuncInfo, ...] = ()
     line_info: tuple[LineInfo, ...] = ()
+    core_relos: tuple[CoreRelo, ...] = ()
 
 
 @dataclass(frozen=True)

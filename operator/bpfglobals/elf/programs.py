@@ -54,7 +54,7 @@ def read_programs(
                 for r in relocs
                 if first <= r.insn_index < last
             )
-            fi = li = ()
+            fi = li = co = ()
             if ext is not None:
                 fi = shift(
                     tuple(x for x in ext.func_info.get(sec.name, ()) if first <= x.insn_off < last),
@@ -62,6 +62,12 @@ def read_programs(
                 )
                 li = shift(
                     tuple(x for x in ext.line_info.get(sec.name, ()) if first <= x.insn_off < last),
+                    -first,
+                )
+                co = shift(
+                    tuple(
+                        x for x in ext.core_relos.get(sec.name, ()) if first <= x.insn_off < last
+                    ),
                     -first,
                 )
             common = dict(
@@ -73,6 +79,7 @@ def read_programs(
                 linkage="static" if f.bind == STB_LOCAL else "global",
                 func_info=fi,
                 line_info=li,
+                core_relos=co,
             )
             if ptype is None:
                 subprograms.append(SubprogramSpec(**common))

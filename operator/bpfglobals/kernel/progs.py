@@ -31,6 +31,8 @@ def prog_load(
     line_info_rec_size: int = 16,
     attach_btf_id: int = 0,
     fd_array: list[int] | None = None,
+    core_relos: bytes = b"",
+    core_relo_rec_size: int = 16,
     log_level: int = 1,
 ) -> FD:
     """Load a program. On rejection, reload with a verifier log (growing the buffer on
@@ -58,6 +60,9 @@ def prog_load(
         if line_info:
             a.line_info_rec_size, a.line_info = line_info_rec_size, ptr(line_info)
             a.line_info_cnt = len(line_info) // line_info_rec_size
+        if core_relos:  # the kernel's own CO-RE (>= 5.17) against vmlinux/module BTF
+            a.core_relo_rec_size, a.core_relos = core_relo_rec_size, ptr(core_relos)
+            a.core_relo_cnt = len(core_relos) // core_relo_rec_size
     subject = f"program '{name}'"
     try:
         return FD(bpf(Cmd.PROG_LOAD, a, subject))

@@ -2,7 +2,8 @@
 
 Pure: it appends every subprogram the program reaches (transitively) after it, points each
 BPF-to-BPF call and function reference at the appended copy, moves `.BTF.ext` func/line info
-along, and lists the map/data references left for the loader to fill in with map fds.
+and CO-RE records along, and lists the map/data references left for the loader to fill in
+with map fds.
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ from __future__ import annotations
 import struct
 from dataclasses import dataclass, field
 
-from bpfglobals.elf.btf_ext import FuncInfo, LineInfo
+from bpfglobals.elf.btf_ext import CoreRelo, FuncInfo, LineInfo, shift
 from bpfglobals.elf.model import ObjectSpec, ProgramSpec, Relocation, RelocKind, SubprogramSpec
 from bpfglobals.elf.relocations import BPF_CALL, decode_insn
 from bpfglobals.kernel.constants import BPF_PSEUDO_CALL, BPF_PSEUDO_FUNC
@@ -28,6 +29,7 @@ class LinkedProgram:
     func_info: list[FuncInfo]
     line_info: list[LineInfo]
     functions: list[str]  # names, in layout order (the program first)
+    core_relos: list[tuple[str, CoreRelo]]  # (function name, record at its absolute insn)
     extern_refs: list[tuple[int, Relocation]] = field(default_factory=list)  # EXTERN_*
     # absolute insn index of a map/extern reference -> (ELF section, byte offset) it came from
     origin: dict[int, tuple[str, int]] = field(default_factory=dict)
@@ -92,6 +94,7 @@ def link_program(prog: ProgramSpec, table: dict[tuple[str, int], Function]) -> L
         i += 1
     func_info: list[FuncInfo] = []
     line_info: list[LineInfo] = []
+    core_relos: list[tuple[str, CoreRelo]] = []
     for fn in order:
         base = start[(fn.section, fn.section_offset // 8)]
         func_info += [FuncInfo(fi.insn_off + base, fi.type_id) for fi in fn.func_info]
@@ -99,6 +102,7 @@ def link_program(prog: ProgramSpec, table: dict[tuple[str, int], Function]) -> L
             LineInfo(li.insn_off + base, li.file_name_off, li.line_off, li.line_col)
             for li in fn.line_info
         ]
+        core_relos += [(fn.name, c) for c in shift(fn.core_relos, base)]
         for what, records in (("func_info", fn.func_info), ("line_info", fn.line_info)):
             for x in records:
                 ledger.add(what, fn.section, fn.section_offset + 8 * x.insn_off)
@@ -109,6 +113,7 @@ def link_program(prog: ProgramSpec, table: dict[tuple[str, int], Function]) -> L
         func_info,
         line_info,
         [f.name for f in order],
+        core_relos,
         extern_refs,
         origin,
         ledger,

@@ -30,6 +30,7 @@ from bpfglobals.kernel.fd import FD
 from bpfglobals.kernel.objects import obj_pin, prog_info
 from bpfglobals.kernel.progs import prog_load
 from bpfglobals.loader.attach_btf import attach_btf_id, needs_attach_btf
+from bpfglobals.loader.core import core_target, explain_poisoned, has_core_relos, relocate_object
 from bpfglobals.loader.errors import LoadError, VerifierError
 from bpfglobals.loader.externs import ResolvedExterns, patch_extern, resolve_externs
 from bpfglobals.loader.linker import LinkedProgram, function_table, link_program, set_imm
@@ -50,6 +51,8 @@ def load(
     pin: str | None = None,
     reuse_maps: Mapping[str, FD] | None = None,
     programs: list[str] | None = None,
+    target_btf: str | None = None,
+    core_in_kernel: bool = False,
 ) -> LoadedObject:
     """Load `obj` with `values` (or ready `images` of its data sections).
 
@@ -58,9 +61,17 @@ def load(
     creating, for replacing a running load while keeping its state; reused data-section maps
     keep their contents (the caller writes what changed).
     `programs`: load only these (default: all).
+    `target_btf`: resolve CO-RE relocations against this BTF (raw, or an ELF's .BTF) instead
+    of the running kernel's (libbpf's btf_custom_path).
+    `core_in_kernel`: hand the CO-RE records to PROG_LOAD (the kernel's own relocation code,
+    kernel >= 5.17, vmlinux/module BTF only) instead of relocating here.
     """
     images = dict(images) if images is not None else configure(obj, values or {})
     selected = _select(obj, programs)
+    core = core_target(target_btf) if target_btf or has_core_relos(obj) else None
+    if core is not None and not core_in_kernel:
+        obj, _ = relocate_object(obj, selected, core)
+        selected = _select(obj, programs)  # the relocated copies
     created_pins: list[str] = []
     with contextlib.ExitStack() as undo:
         externs = resolve_externs(obj)
@@ -93,8 +104,14 @@ def load(
         loaded: dict[str, LoadedProgram] = {}
         for prog in selected:
             linked = link_program(prog, table)
-            refuse_core_relocations(obj, linked)
-            fd = _load_program(obj, linked, maps, btf_fd, externs)
+            _record_core_relos(linked, applied=core is not None)
+            try:
+                fd = _load_program(obj, linked, maps, btf_fd, externs, core_in_kernel)
+            except VerifierError as e:
+                explained = explain_poisoned(e, linked, obj, core) if core else e
+                if explained is e:
+                    raise
+                raise explained from e
             undo.callback(fd.close)
             loaded[prog.name] = LoadedProgram(prog, fd, prog_info(fd)[0], ledger=linked.ledger)
         if pin:
@@ -151,21 +168,17 @@ def _relocate(linked: LinkedProgram, maps: dict[str, LoadedMap], externs: Resolv
         linked.ledger.add(f"rel:{r.kind.value}", *linked.origin[index])
 
 
-def refuse_core_relocations(obj: ObjectSpec, linked: LinkedProgram) -> None:
-    """CO-RE records are not applied yet: loading without them would run wrong offsets."""
-    if obj.btf_ext is None:
-        return
+def _record_core_relos(linked: LinkedProgram, applied: bool) -> None:
+    """CO-RE records of every linked function go into the ledger: relocated by us before
+    linking, or handed to the kernel with the program. None may pass unapplied."""
     for fn in linked.layout:
-        first, last = fn.section_offset // 8, (fn.section_offset + len(fn.insns)) // 8
-        recs = [c for c in obj.btf_ext.core_relos.get(fn.section, ()) if first <= c.insn_off < last]
-        if recs:
-            c = recs[0]
-            raise LoadError(
-                f"program '{linked.spec.name}': function '{fn.name}' has {len(recs)} CO-RE "
-                f"relocation(s) (.BTF.ext core_relo, first at {fn.section} instruction "
-                f"{c.insn_off}, kind {c.kind}, access '{c.access}'); bpfglobals does not apply "
-                "CO-RE relocations yet and refuses to load unrelocated field offsets"
-            )
+        for c in fn.core_relos:
+            if not applied:  # has_core_relos() made a target: a bug if we get here
+                raise LoadError(
+                    f"program '{linked.spec.name}': CO-RE relocation at {fn.section} "
+                    f"instruction {c.insn_off} has no target BTF to be resolved against"
+                )
+            linked.ledger.add("core_relo", fn.section, fn.section_offset + 8 * c.insn_off)
 
 
 def _load_program(
@@ -174,6 +187,7 @@ def _load_program(
     maps: dict[str, LoadedMap],
     btf_fd: FD | None,
     externs: ResolvedExterns,
+    core_in_kernel: bool = False,
 ) -> FD:
     p = linked.spec
     if not p.type.prog_type:
@@ -193,6 +207,10 @@ def _load_program(
         struct.pack("<IIII", li.insn_off, li.file_name_off, li.line_off, li.line_col)
         for li in linked.line_info
     )
+    core_relos = b"".join(
+        struct.pack("<IIII", r.insn_off * 8, r.type_id, r.access_off, r.kind)
+        for _, r in linked.core_relos
+    )
     try:
         return prog_load(
             prog_type=prog_type_id(p.type.prog_type),
@@ -207,6 +225,7 @@ def _load_program(
             line_info=line_info if btf_fd else b"",
             attach_btf_id=btf_target,
             fd_array=externs.fd_array,
+            core_relos=core_relos if core_in_kernel and btf_fd else b"",
         )
     except KernelError as e:
         if e.log:
