@@ -12,21 +12,33 @@ from bpfglobals.elf.core_relo import describe as describe_core_relo
 from bpfglobals.elf.core_spec import kind_label
 from bpfglobals.elf.externs import ExternKind
 from bpfglobals.loader.errors import LoadError
-from bpfglobals.loader.linker import function_table, link_program
+from bpfglobals.loader.linker import EXTERN_KINDS, LinkedProgram, function_table, link_program
 from bpfglobals.values import decode_variables, spell
 
 
-def core_relocations(obj: ObjectSpec) -> dict[str, list[dict]]:
+def linked_programs(obj: ObjectSpec) -> dict[str, LinkedProgram | None]:
+    """Each program linked with the subprograms it calls (None: its calls do not link; the
+    load would say so, and inspect shows the program's own records instead)."""
+    table = function_table(obj)
+    out: dict[str, LinkedProgram | None] = {}
+    for p in obj.programs:
+        try:
+            out[p.name] = link_program(p, table)
+        except LoadError:
+            out[p.name] = None
+    return out
+
+
+def core_relocations(
+    obj: ObjectSpec, linked: dict[str, LinkedProgram | None]
+) -> dict[str, list[dict]]:
     """Per program: the CO-RE records the loader will resolve against the node's kernel —
     its own and those of the subprograms it calls — at their instruction in the linked
     program."""
     out: dict[str, list[dict]] = {}
-    table = function_table(obj)
     for p in obj.programs:
-        try:
-            records = link_program(p, table).core_relos
-        except LoadError:  # calls that do not link: the load will say so; show its own
-            records = [(p.name, r) for r in p.core_relos]
+        lp = linked[p.name]
+        records = lp.core_relos if lp is not None else [(p.name, r) for r in p.core_relos]
         out[p.name] = [
             {
                 "insn": r.insn_off,
@@ -46,8 +58,9 @@ def core_relocations(obj: ObjectSpec) -> dict[str, list[dict]]:
 def describe(obj: ObjectSpec) -> dict:
     """The JSON shape of `inspect --json` (stable: scripts and the operator read it)."""
     values = decode_variables(obj)
-    core = core_relocations(obj)
-    used = program_externs(obj)
+    linked = linked_programs(obj)
+    core = core_relocations(obj, linked)
+    used = program_externs(obj, linked)
     info = {
         "object": obj.name,
         "license": obj.license,
@@ -105,15 +118,17 @@ def describe(obj: ObjectSpec) -> dict:
     return info
 
 
-def program_externs(obj: ObjectSpec) -> dict[str, list[str]]:
+def program_externs(
+    obj: ObjectSpec, linked: dict[str, LinkedProgram | None]
+) -> dict[str, list[str]]:
     """Per program, the externs it and the functions it calls refer to (sorted)."""
-    table = function_table(obj)
     out = {}
     for p in obj.programs:
-        try:
-            refs = {r.target for _, r in link_program(p, table).extern_refs}
-        except LoadError:  # a call that goes nowhere: the load would say so; show own refs
-            refs = {r.target for r in p.relocations if r.kind.value.startswith("extern")}
+        lp = linked[p.name]
+        if lp is not None:
+            refs = {r.target for _, r in lp.extern_refs}
+        else:
+            refs = {r.target for r in p.relocations if r.kind in EXTERN_KINDS}
         out[p.name] = sorted(refs)
     return out
 

@@ -68,7 +68,7 @@ def link_program(prog: ProgramSpec, table: dict[tuple[str, int], Function]) -> L
             is_call = code == BPF_CALL and src == BPF_PSEUDO_CALL
             if r is not None and r.kind in _DEFERRED:
                 # the loader fills these in (map fds, extern values) and records them
-                (extern_refs if r.kind in _EXTERNS else map_refs).append((base + j, r))
+                (extern_refs if r.kind in EXTERN_KINDS else map_refs).append((base + j, r))
                 origin[base + j] = (fn.section, fn.section_offset + 8 * j)
                 continue
             if r is None and not is_call:
@@ -121,5 +121,5 @@ def link_program(prog: ProgramSpec, table: dict[tuple[str, int], Function]) -> L
     )
 
 
-_EXTERNS = (RelocKind.EXTERN_VAR, RelocKind.EXTERN_FUNC)
-_DEFERRED = (RelocKind.MAP, RelocKind.DATA, *_EXTERNS)
+EXTERN_KINDS = (RelocKind.EXTERN_VAR, RelocKind.EXTERN_FUNC)
+_DEFERRED = (RelocKind.MAP, RelocKind.DATA, *EXTERN_KINDS)
