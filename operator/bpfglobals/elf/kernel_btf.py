@@ -13,11 +13,13 @@ reads one; ids below `start_id` are answered by the base.
 
 from __future__ import annotations
 
+import struct
 from array import array
+from collections.abc import Callable
 
 from bpfglobals.elf.binary import Reader, cstring
 from bpfglobals.elf.btf import BtfQueries
-from bpfglobals.elf.btf_parse import BTF_MAGIC, HEADER, TYPE_RECORD, parse_type
+from bpfglobals.elf.btf_parse import BTF_MAGIC, HEADER, parse_type
 from bpfglobals.elf.btf_types import BtfKind, BtfType, Void
 from bpfglobals.errors import BtfError
 
@@ -35,6 +37,9 @@ _EXTRA: dict[int, tuple[int, int]] = {
     BtfKind.ENUM64: (0, 12),
 }
 _MAX_KIND = max(BtfKind)
+_FIXED = [_EXTRA.get(k, (0, 0))[0] for k in range(32)]  # by kind number: list lookups are fastest
+_PER = [_EXTRA.get(k, (0, 0))[1] for k in range(32)]
+_NAME_INFO = struct.Struct("<II")
 
 
 def essential_name(name: str) -> str:
@@ -69,8 +74,8 @@ class LazyBtf(BtfQueries):
         self.start_id = len(base) if base is not None else 1
         self._base_str_len = len(base.strings) if base is not None else 0
         self._cache: dict[int, BtfType] = {}
-        self._by_name: dict[str, list[int]] | None = None
-        self._by_essential: dict[str, list[int]] | None = None
+        self._by_name_off: dict[int, list[int]] | None = None  # built on the first lookup
+        self._essential_cache: dict[str, list[int]] = {}
 
     @classmethod
     def from_bytes(cls, data: bytes, base: LazyBtf | None = None) -> LazyBtf:
@@ -92,20 +97,20 @@ class LazyBtf(BtfQueries):
         if base is None and strings[:1] != b"\0":
             raise BtfError("BTF: string section does not start with an empty string")
         offsets, name_offs, kinds = array("I"), array("I"), bytearray()
-        unpack, extra = TYPE_RECORD.unpack_from, _EXTRA
+        add_offset, add_name, add_kind = offsets.append, name_offs.append, kinds.append
+        unpack, fixed, per = _NAME_INFO.unpack_from, _FIXED, _PER
         pos = t0
         while pos < t1:
             if pos + 12 > t1:
                 raise BtfError(f"BTF: type record at byte {pos} is truncated")
-            name_off, info, _ = unpack(data, pos)
+            name_off, info = unpack(data, pos)
             kind = (info >> 24) & 0x1F
             if kind == 0 or kind > _MAX_KIND:
                 raise BtfError(f"BTF: type record at byte {pos} has unknown kind {kind}")
-            offsets.append(pos)
-            name_offs.append(name_off)
-            kinds.append(kind)
-            fixed, per = extra.get(kind, (0, 0))
-            pos += 12 + fixed + per * (info & 0xFFFF)
+            add_offset(pos)
+            add_name(name_off)
+            add_kind(kind)
+            pos += 12 + fixed[kind] + per[kind] * (info & 0xFFFF)
         if pos != t1:
             raise BtfError("BTF: the last type record runs past the type section")
         return cls(data, base, t0, offsets, name_offs, bytes(kinds), strings)
@@ -159,12 +164,6 @@ class LazyBtf(BtfQueries):
         """The ids this blob defines (all but the base's)."""
         return range(self.start_id, len(self))
 
-    def ids_by_name(self, name: str) -> list[int]:
-        """Ids of this blob's own types (not its base's) called exactly `name`."""
-        if self._by_name is None:
-            self._by_name = self._name_index()
-        return list(self._by_name.get(name, ()))
-
     def find(self, kind: BtfKind, name: str) -> int | None:
         """The first own type id of this kind and name, or None (as `Btf.find`)."""
         for tid in self.ids_by_name(name):
@@ -172,26 +171,52 @@ class LazyBtf(BtfQueries):
                 return tid
         return None
 
-    def ids_by_essential_name(self, name: str) -> list[int]:
-        """Own ids whose essential name (flavor suffix dropped) equals `name`'s."""
-        if self._by_essential is None:
-            if self._by_name is None:
-                self._by_name = self._name_index()
-            index: dict[str, list[int]] = {}
-            for n, ids in self._by_name.items():
-                index.setdefault(essential_name(n), []).extend(ids)
-            for ids in index.values():
-                ids.sort()
-            self._by_essential = index
-        return list(self._by_essential.get(essential_name(name), ()))
+    def ids_by_name(self, name: str) -> list[int]:
+        """Ids of this blob's own types (not its base's) called exactly `name`."""
+        if not name:
+            return []
+        return self._ids_at(self._string_offsets(name.encode() + b"\0", lambda full: True))
 
-    def _name_index(self) -> dict[str, list[int]]:
-        by_off: dict[int, list[int]] = {}
-        start = self.start_id
-        for i, off in enumerate(self._name_offs):
-            if off:
-                by_off.setdefault(off, []).append(start + i)
-        out: dict[str, list[int]] = {}
-        for off, ids in by_off.items():
-            out.setdefault(self.string_at(off), []).extend(ids)
+    def ids_by_essential_name(self, name: str) -> list[int]:
+        """Own ids whose essential name (flavor suffix dropped) equals `name`'s: the CO-RE
+        candidates of `name` (`task_struct` and `task_struct___2`, not `task_struct___a___b`)."""
+        ess = essential_name(name)
+        if not ess:
+            return []
+        if ess not in self._essential_cache:  # every load of every object asks again
+            exact = self._string_offsets(ess.encode() + b"\0", lambda full: True)
+            flavored = self._string_offsets(
+                ess.encode() + b"___", lambda full: essential_name(full) == ess
+            )
+            self._essential_cache[ess] = self._ids_at(exact + flavored)
+        return list(self._essential_cache[ess])
+
+    def _string_offsets(self, needle: bytes, keep: Callable[[str], bool]) -> list[int]:
+        """Offsets (in this blob's numbering) of strings starting with `needle` that `keep`
+        accepts: a C-speed scan of the string tables instead of decoding every name."""
+        tables = [(self.strings, self._base_str_len)]
+        base = self.base
+        while base is not None:  # a split blob's names may live in its base's strings
+            tables.append((base.strings, base._base_str_len))
+            base = base.base
+        out = []
+        for table, shift in tables:
+            if table.startswith(needle):
+                out.append(shift)
+            i = table.find(b"\0" + needle)
+            while i >= 0:
+                end = table.index(b"\0", i + 1)
+                if keep(table[i + 1 : end].decode(errors="replace")):
+                    out.append(shift + i + 1)
+                i = table.find(b"\0" + needle, i + 1)
         return out
+
+    def _ids_at(self, name_offsets: list[int]) -> list[int]:
+        if self._by_name_off is None:
+            index: dict[int, list[int]] = {}
+            start = self.start_id
+            for i, off in enumerate(self._name_offs):
+                if off:
+                    index.setdefault(off, []).append(start + i)
+            self._by_name_off = index
+        return sorted(tid for off in name_offsets for tid in self._by_name_off.get(off, ()))
