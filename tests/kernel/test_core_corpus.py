@@ -5,10 +5,8 @@ translated instructions; every object libbpf refuses, we refuse, naming the relo
 
 from __future__ import annotations
 
-import platform
 import subprocess
 import uuid
-from pathlib import Path
 
 import pytest
 
@@ -16,33 +14,17 @@ from bpfglobals.elf import read_object
 from bpfglobals.loader import load
 from bpfglobals.loader.core import CoreRelocationError
 from tests.support.bpftool import bpftool
-from tests.support.progs import PROGS, compile_bpf
+from tests.support.progs import PROGS, compile_bpf, corpus_flags
 from tests.support.xlated import normalise, xlated_by_bpftool
 
 CORPUS = sorted((PROGS / "corpus").glob("*.bpf.c"))
-_ARCH = {"x86_64": "x86", "aarch64": "arm64"}[platform.machine()]
-
-
-@pytest.fixture(scope="module")
-def vmlinux_h(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    out = tmp_path_factory.mktemp("vmlinux")
-    header = subprocess.run(
-        ["bpftool", "btf", "dump", "file", "/sys/kernel/btf/vmlinux", "format", "c"],
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout
-    (out / "vmlinux.h").write_text(header)
-    return out
 
 
 def test_the_corpus_covers_loads_refusals_and_the_core_kinds(vmlinux_h, tmp_path) -> None:
     assert len(CORPUS) >= 7
     kinds = set()
     for src in CORPUS:
-        obj = read_object(
-            compile_bpf(src, tmp_path, [f"-I{vmlinux_h}", f"-D__TARGET_ARCH_{_ARCH}"])
-        )
+        obj = read_object(compile_bpf(src, tmp_path, corpus_flags(vmlinux_h)))
         kinds |= {r.kind for f in [*obj.programs, *obj.subprograms] for r in f.core_relos}
     # byte_off, byte_sz, field_exists, signed, lshift, rshift, type id, exists, size, enums
     assert kinds >= {0, 1, 2, 3, 4, 5, 8, 9, 10, 11}
@@ -50,7 +32,7 @@ def test_the_corpus_covers_loads_refusals_and_the_core_kinds(vmlinux_h, tmp_path
 
 @pytest.mark.parametrize("source", CORPUS, ids=lambda p: p.name.removesuffix(".bpf.c"))
 def test_corpus_object_gets_libbpfs_verdict_and_instructions(source, vmlinux_h, tmp_path) -> None:
-    obj_path = compile_bpf(source, tmp_path, [f"-I{vmlinux_h}", f"-D__TARGET_ARCH_{_ARCH}"])
+    obj_path = compile_bpf(source, tmp_path, corpus_flags(vmlinux_h))
     pin = f"/sys/fs/bpf/bgt-corpus-{uuid.uuid4().hex[:8]}"
     libbpf = subprocess.run(
         ["bpftool", "prog", "loadall", str(obj_path), pin], capture_output=True, text=True

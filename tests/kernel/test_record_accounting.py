@@ -18,10 +18,12 @@ from bpfglobals.elf import read_object
 from bpfglobals.errors import BpfGlobalsError
 from bpfglobals.loader import load
 from tests.support.kernel_facts import core_task_defines
-from tests.support.progs import EXAMPLES, PROGS, compile_bpf
+from tests.support.progs import EXAMPLES, PROGS, compile_bpf, corpus_flags
 
-SOURCES = sorted(p.name.removesuffix(".bpf.c") for p in PROGS.glob("*.bpf.c")) + sorted(
-    f"examples/{p.name}" for p in EXAMPLES.glob("*.bpf.c")
+SOURCES = (
+    sorted(p.name.removesuffix(".bpf.c") for p in PROGS.glob("*.bpf.c"))
+    + sorted(f"examples/{p.name}" for p in EXAMPLES.glob("*.bpf.c"))
+    + sorted(f"corpus/{p.name}" for p in (PROGS / "corpus").glob("*.bpf.c"))
 )
 SHF_EXECINSTR = 0x4
 
@@ -151,16 +153,20 @@ def _expected(rec: ElfRecords, prog: str) -> dict[str, set[tuple[str, int]]]:
     return out
 
 
-def _compiled(bpf_object, source: str, tmp: Path) -> Path:
-    """Fixtures that need -D facts of this kernel get them as their own tests give them."""
+def _compiled(bpf_object, vmlinux_h: Path, source: str, tmp: Path) -> Path:
+    """Fixtures that need facts of this kernel get them as their own tests give them."""
     if source == "core_task":
         return compile_bpf(PROGS / "core_task.bpf.c", tmp, core_task_defines())
+    if source.startswith("corpus/"):
+        return compile_bpf(PROGS / source, tmp, corpus_flags(vmlinux_h))
     return bpf_object(source)
 
 
 @pytest.mark.parametrize("source", SOURCES)
-def test_loader_accounts_for_every_record_of_loaded_programs(bpf_object, source, tmp_path) -> None:
-    path = _compiled(bpf_object, source, tmp_path)
+def test_loader_accounts_for_every_record_of_loaded_programs(
+    bpf_object, vmlinux_h, source, tmp_path
+) -> None:
+    path = _compiled(bpf_object, vmlinux_h, source, tmp_path)
     rec = _walk(path)
     present = sum(len(v) for v in rec.rels.values()) + sum(
         len(v) for kind in rec.ext.values() for v in kind.values()
