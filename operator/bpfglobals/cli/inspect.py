@@ -10,7 +10,7 @@ from bpfglobals.elf import ObjectSpec, read_object
 from bpfglobals.elf.btf_types import FuncProto
 from bpfglobals.elf.core_relo import describe as describe_core_relo
 from bpfglobals.elf.core_spec import kind_label
-from bpfglobals.elf.externs import ExternKind
+from bpfglobals.elf.externs import ExternKind, ExternSpec
 from bpfglobals.loader.errors import LoadError
 from bpfglobals.loader.linker import EXTERN_KINDS, LinkedProgram, function_table, link_program
 from bpfglobals.values import decode_variables, spell
@@ -172,7 +172,7 @@ def externs(obj: ObjectSpec, used: dict[str, list[str]]) -> list[dict]:
     return out
 
 
-def _extern_type(obj: ObjectSpec, e) -> str:
+def _extern_type(obj: ObjectSpec, e: ExternSpec) -> str:
     if obj.btf is None:
         return "?"
     if e.kind == ExternKind.KSYM and e.typeless:

@@ -12,7 +12,15 @@ from __future__ import annotations
 import struct
 
 from bpfglobals.elf.data_sections import data_kind
-from bpfglobals.elf.elf_file import SHF_EXECINSTR, SHN_UNDEF, STT_SECTION, ElfImage, Rel, Section
+from bpfglobals.elf.elf_file import (
+    SHF_EXECINSTR,
+    SHN_UNDEF,
+    STT_SECTION,
+    ElfImage,
+    Rel,
+    Section,
+    Symbol,
+)
 from bpfglobals.elf.externs import is_extern
 from bpfglobals.elf.model import Relocation, RelocKind
 from bpfglobals.errors import ElfError
@@ -77,7 +85,7 @@ def classify(elf: ElfImage, sec: Section, rel: Rel) -> Relocation:
     raise ElfError(f"{what}: ldimm64 of section {target.name}, which is neither a map nor data")
 
 
-def _extern(sec: Section, rel: Rel, sym, idx: int, what: str) -> Relocation:
+def _extern(sec: Section, rel: Rel, sym: Symbol, idx: int, what: str) -> Relocation:
     """libbpf's RELO_EXTERN_FUNC (a call) or RELO_EXTERN_VAR (an ldimm64)."""
     if not is_extern(sym) or not sym.name:
         raise ElfError(
