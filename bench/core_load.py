@@ -21,13 +21,13 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import time
 import uuid
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from bench.timing import ms, ratio, timed  # noqa: E402
 from tests.support.kernel_facts import core_task_defines  # noqa: E402
 from tests.support.progs import PROGS, compile_bpf  # noqa: E402
 
@@ -40,23 +40,6 @@ from bpfglobals.loader.core import core_target, relocate_object  # noqa: E402
 from bpfglobals.loader.kernel_btf import VMLINUX_BTF, vmlinux_btf  # noqa: E402
 
 CLI = str(Path(sys.executable).parent / "bpfglobals")
-
-
-def timed(fn, runs: int) -> list[float]:
-    out = []
-    for _ in range(runs):
-        t = time.perf_counter()
-        fn()
-        out.append(time.perf_counter() - t)
-    return out
-
-
-def ms(xs: list[float]) -> str:
-    return f"{statistics.median(xs) * 1000:8.2f} ms"
-
-
-def ratio(a: list[float], b: list[float]) -> str:
-    return f"{statistics.median(a) / statistics.median(b):8.2f}x"
 
 
 def main() -> None:

@@ -9,6 +9,7 @@ from bpfglobals.cli.inspect import describe
 from bpfglobals.elf import read_object
 from bpfglobals.elf.core_relo import CoreTarget
 from bpfglobals.elf.kernel_btf import LazyBtf
+from bpfglobals.loader import load
 from bpfglobals.loader.core import relocate_object
 from bpfglobals.loader.errors import LoadError
 from bpfglobals.loader.kernel_btf import custom_btf
@@ -49,3 +50,9 @@ def test_relocation_leaves_the_parsed_object_untouched(bpf_object, tmp_path) -> 
     assert obj.programs[0].insns == before != relocated.programs[0].insns
     assert len(done) == len(obj.programs[0].core_relos) > 5
     assert isinstance(custom_btf(str(target_path)), LazyBtf)
+
+
+def test_custom_target_with_the_kernels_core_is_refused_up_front(bpf_object, tmp_path) -> None:
+    target = compile_bpf(PROGS / "btf" / "point_target.c", tmp_path)
+    with pytest.raises(LoadError, match="needs our CO-RE; the kernel's relocates against its own"):
+        load(read_object(bpf_object("core_custom")), target_btf=str(target), core_in_kernel=True)

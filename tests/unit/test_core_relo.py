@@ -284,3 +284,39 @@ def test_function_errors_name_program_record_instruction_and_spec() -> None:
     ok = _insn(0xB7) + _insn(0x61, off=4, regs=0x12) + _insn(0x95)
     out, done = relocate_function("prog_x", ok, [(7, relo)], LOCAL, target)
     assert _fields(out, 1) == (0x61, 0x12, 4, 0) and done[0].index == 7
+
+
+def test_modules_are_searched_only_when_vmlinux_has_no_candidate() -> None:
+    vmlinux = LazyBtf.from_bytes(
+        encode_btf(_btf(S32, Struct("in_vmlinux", 4, (Member("a", 1, 0),))))
+    )
+    module = LazyBtf.from_bytes(_module_blob(vmlinux), vmlinux)
+    asked = []
+
+    def modules():
+        asked.append(1)
+        return {"mymod": module}
+
+    target = CoreTarget(vmlinux, "vmlinux", modules)
+    local = _btf(
+        S32,
+        Struct("in_module", 8, (Member("b", 1, 0),)),
+        Struct("in_vmlinux", 4, (Member("a", 1, 0),)),
+    )
+    res = resolve(_relo(3, "0:0", K.FIELD_BYTE_OFFSET), local, target)
+    assert res.new_val == 0 and "in vmlinux" in res.target and asked == []
+    res = resolve(_relo(2, "0:0", K.FIELD_BYTE_OFFSET), local, target)
+    assert (res.new_val, asked) == (4, [1])
+    assert res.target.endswith("in mymod")
+
+
+def _module_blob(base: LazyBtf) -> bytes:
+    """Split BTF for module `mymod`: struct in_module { int pad; int b; } using base's int."""
+    n, sbase = len(base), len(base.strings)
+    strings = b"in_module\0pad\0b\0"
+    types = struct.pack("<III", sbase, (4 << 24) | 2, 8)  # [n] struct in_module, 2 members
+    types += struct.pack("<III", sbase + 10, 1, 0)  # pad: base [1] int at bit 0
+    types += struct.pack("<III", sbase + 14, 1, 32)  # b: base [1] int at bit 32
+    assert n == 3
+    hdr = struct.pack("<HBBIIIII", 0xEB9F, 1, 0, 24, 0, len(types), len(types), len(strings))
+    return hdr + types + strings

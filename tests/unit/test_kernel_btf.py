@@ -10,6 +10,7 @@ import time
 
 import pytest
 
+from bpfglobals.elf import btf_types as bt
 from bpfglobals.elf import encode_btf, parse_btf
 from bpfglobals.elf.btf import Btf
 from bpfglobals.elf.btf_compat import types_are_compat
@@ -23,12 +24,9 @@ from bpfglobals.elf.btf_types import (
     Int,
     IntEncoding,
     Member,
-    Modifier,
     Param,
     Ptr,
     Struct,
-    Typedef,
-    Void,
 )
 from bpfglobals.elf.kernel_btf import LazyBtf, essential_name
 from bpfglobals.errors import BtfError
@@ -103,7 +101,7 @@ def _split_blob(base: Btf, str_base_len: int) -> bytes:
 
 
 def test_split_btf_continues_its_base_ids_and_strings() -> None:
-    base_model = Btf([Void(), Int("int", 4, IntEncoding.SIGNED, 32)])
+    base_model = Btf([bt.Void(), Int("int", 4, IntEncoding.SIGNED, 32)])
     base = LazyBtf.from_bytes(encode_btf(base_model))
     split = LazyBtf.from_bytes(_split_blob(base_model, len(base.strings)), base)
     n = len(base)
@@ -121,7 +119,7 @@ def test_split_btf_continues_its_base_ids_and_strings() -> None:
 
 
 def test_lazy_reader_refuses_truncated_records() -> None:
-    blob = encode_btf(Btf([Void(), Int("int", 4, IntEncoding.SIGNED, 32)]))
+    blob = encode_btf(Btf([bt.Void(), Int("int", 4, IntEncoding.SIGNED, 32)]))
     hdr = list(struct.unpack_from("<HBBIIIII", blob))
     hdr[5] -= 2  # type_len cuts the INT's extra word
     bad = struct.pack("<HBBIIIII", *hdr) + blob[24:]
@@ -137,11 +135,11 @@ LONG = Int("long", 8, IntEncoding.SIGNED, 64)
 
 
 def _btf(*types) -> Btf:
-    return Btf([Void(), *types])
+    return Btf([bt.Void(), *types])
 
 
 def test_compat_ignores_member_layout_but_not_kinds() -> None:
-    local = _btf(INT, Struct("s", 4, (Member("a", 1, 0),)), Ptr(2), Typedef("s_t", 2), Ptr(4))
+    local = _btf(INT, Struct("s", 4, (Member("a", 1, 0),)), Ptr(2), bt.Typedef("s_t", 2), Ptr(4))
     target = _btf(
         LONG, Struct("s", 16, (Member("b", 1, 0), Member("a", 1, 64))), Ptr(2), Fwd("s", False)
     )
@@ -160,14 +158,14 @@ def test_compat_enums_and_arrays_and_bitfield_ints() -> None:
         Array(3, 3, 4),
         INT,
         Int("old_bf", 4, IntEncoding.NONE, 3, offset=2),
-        Modifier(BtfKind.CONST, 3),
+        bt.Modifier(BtfKind.CONST, 3),
     )
     target = _btf(
         Enum("e", 8, (EnumValue("B", 2),), True, BtfKind.ENUM64),
         Array(3, 3, 99),
         UINT,
         INT,
-        Modifier(BtfKind.VOLATILE, 3),
+        bt.Modifier(BtfKind.VOLATILE, 3),
     )
     assert types_are_compat(local, 1, target, 1)  # ENUM vs ENUM64
     assert types_are_compat(local, 2, target, 2)  # arrays of any length, compatible elements

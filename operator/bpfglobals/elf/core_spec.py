@@ -236,9 +236,12 @@ def _match_member(
     lt = local[la.type_id]
     assert isinstance(lt, Struct)
     lm = lt.members[la.idx]
+    raw = spec.raw
     for i, m in enumerate(tt.members):
-        if len(spec.raw) == MAX_SPEC_LEN:
+        if len(raw) == MAX_SPEC_LEN:
             raise CoreError(f"target type [{target_id}]: access nests deeper than {MAX_SPEC_LEN}")
+        if m.name and m.name != lm.name:
+            continue  # libbpf speculates and undoes; nothing to undo when names differ
         spec.bit_offset += m.bit_offset
         spec.raw.append(i)
         if not m.name:

@@ -66,6 +66,11 @@ def load(
     `core_in_kernel`: hand the CO-RE records to PROG_LOAD (the kernel's own relocation code,
     kernel >= 5.17, vmlinux/module BTF only) instead of relocating here.
     """
+    if target_btf and core_in_kernel:
+        raise LoadError(
+            f"{obj.name}: a custom target BTF ({target_btf}) needs our CO-RE; the kernel's "
+            "relocates against its own BTF only"
+        )
     images = dict(images) if images is not None else configure(obj, values or {})
     selected = _select(obj, programs)
     core = core_target(target_btf) if target_btf or has_core_relos(obj) else None

@@ -10,18 +10,18 @@
 #define PACKET_HOST 0 /* linux/if_packet.h: a macro, so not in vmlinux.h */
 
 struct {
-	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-	__uint(max_entries, 4);
+	__uint(type, BPF_MAP_TYPE_ARRAY);
 	__type(key, u32);
 	__type(value, u64);
+	__uint(max_entries, 4);
 } counts SEC(".maps");
 
 static __always_inline void bump(u32 slot, u64 by)
 {
-	u64 *v = bpf_map_lookup_elem(&counts, &slot);
+	u64 *total = bpf_map_lookup_elem(&counts, &slot);
 
-	if (v)
-		*v += by;
+	if (total != NULL)
+		__sync_fetch_and_add(total, by);
 }
 
 SEC("tp_btf/kfree_skb")
