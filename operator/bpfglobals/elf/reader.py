@@ -70,13 +70,16 @@ _UNLOADED_PREFIXES = (".debug_", ".BTF")
 
 
 def _check_relocation_sections(elf: ElfImage) -> None:
-    """Every relocation section patches code (classified with the programs) or data that is
-    not loaded; a relocation of anything else would be silently lost, so it is refused."""
+    """Every relocation section patches code (classified with the programs), BTF-defined map
+    initialisers (the map reader's: applied or refused there) or data that is not loaded; a
+    relocation of anything else would be silently lost, so it is refused."""
     for s in elf.sections:
         if s.type != SHT_REL:
             continue
         target = elf.section(s.info, f"relocation section {s.name}")
         if target.flags & SHF_EXECINSTR or target.name.startswith(_UNLOADED_PREFIXES):
+            continue
+        if target.name == ".maps":
             continue
         n = s.size // 16
         raise ElfError(
