@@ -17,13 +17,13 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import time
 import uuid
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from bench.timing import ms, timed  # noqa: E402
 from tests.support.progs import clang_flags, compile_bpf  # noqa: E402
 
 from bpfglobals.elf import read_object  # noqa: E402
@@ -31,19 +31,6 @@ from bpfglobals.kernel.bpffs import ensure_bpffs  # noqa: E402
 from bpfglobals.loader import load  # noqa: E402
 
 CLI = str(Path(sys.executable).parent / "bpfglobals")
-
-
-def timed(fn, runs: int) -> list[float]:
-    out = []
-    for _ in range(runs):
-        t = time.perf_counter()
-        fn()
-        out.append(time.perf_counter() - t)
-    return out
-
-
-def ms(xs: list[float]) -> str:
-    return f"{statistics.median(xs) * 1000:8.2f} ms"
 
 
 def main() -> None:

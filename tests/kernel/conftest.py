@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import subprocess
+from pathlib import Path
 
 import pytest
 
@@ -16,3 +17,17 @@ def kernel_prerequisites() -> None:
         mounted = any(line.split()[1:3] == ["/sys/fs/bpf", "bpf"] for line in f)
     if not mounted:
         subprocess.run(["mount", "-t", "bpf", "bpf", "/sys/fs/bpf"], check=True)
+
+
+@pytest.fixture(scope="session")
+def vmlinux_h(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A directory with vmlinux.h dumped from the running kernel (for tests/progs/corpus)."""
+    out = tmp_path_factory.mktemp("vmlinux")
+    header = subprocess.run(
+        ["bpftool", "btf", "dump", "file", "/sys/kernel/btf/vmlinux", "format", "c"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    (out / "vmlinux.h").write_text(header)
+    return out

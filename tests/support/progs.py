@@ -28,3 +28,10 @@ def compile_bpf(source: Path, out_dir: Path, extra: list[str] | None = None) -> 
     cmd = [clang, *clang_flags(), *(extra or []), "-c", str(source), "-o", str(out)]
     subprocess.run(cmd, check=True, capture_output=True, text=True)
     return out
+
+
+def corpus_flags(vmlinux_dir: Path) -> list[str]:
+    """clang flags tests/progs/corpus programs are built with: vmlinux.h (the `vmlinux_h`
+    fixture's directory) and the target arch for bpf_tracing.h."""
+    arch = {"x86_64": "x86", "aarch64": "arm64"}[platform.machine()]
+    return [f"-I{vmlinux_dir}", f"-D__TARGET_ARCH_{arch}"]

@@ -7,7 +7,10 @@ import subprocess
 from collections.abc import Callable
 from pathlib import Path
 
-from tests.support.bpftool import map_info
+from bpfglobals.kernel.objects import obj_get
+from bpfglobals.kernel.progs import prog_test_run
+from bpfglobals.loader import LoadedProgram
+from tests.support.bpftool import bpftool, map_info
 
 
 def _map_name(map_id: int) -> object:
@@ -44,3 +47,25 @@ def xlated_by_bpftool(prog_id: int, tmp: Path) -> bytes:
         capture_output=True,
     )
     return f.read_bytes()
+
+
+# program types BPF_PROG_TEST_RUN runs on a packet; others are compared by code alone
+PACKET_TYPES = {"xdp", "sched_cls", "socket_filter"}
+PACKETS = (bytes(64), bytes(range(64)))
+
+
+def assert_same_as_pinned(prog: LoadedProgram, pin: str, tmp: Path) -> dict:
+    """Our loaded program vs libbpf's pinned at PIN/<name>: same translated instructions
+    (map ids normalised), same tag, same test-run verdicts on packets (for the program types
+    that run on one); returns bpftool's view of theirs."""
+    packets = PACKETS if prog.info.type in PACKET_TYPES else ()
+    their = bpftool("prog", "show", "pinned", f"{pin}/{prog.name}")
+    assert normalise(xlated_by_bpftool(prog.info.id, tmp)) == normalise(
+        xlated_by_bpftool(their["id"], tmp)
+    ), prog.name
+    assert prog.info.tag == their["tag"], prog.name
+    with obj_get(f"{pin}/{prog.name}") as their_fd:
+        for packet in packets:
+            ours, theirs = prog_test_run(prog.fd, packet), prog_test_run(their_fd, packet)
+            assert ours.retval == theirs.retval, prog.name
+    return their

@@ -10,8 +10,8 @@ from elftools.elf.elffile import ELFFile
 
 from bpfglobals.attach.targets import AttachError, AttachPoint, resolve
 from bpfglobals.elf import parse_btf
-from bpfglobals.elf.btf_lookup import find_type_id
 from bpfglobals.elf.btf_types import BtfKind
+from bpfglobals.elf.kernel_btf import LazyBtf
 from bpfglobals.elf.model import ProgramType
 from bpfglobals.elf.progtypes import program_type
 from bpfglobals.errors import BtfError
@@ -28,15 +28,16 @@ def test_lookup_finds_every_named_type_the_parser_finds(bpf_object, fixture: str
         if name:
             first.setdefault((name, t.kind), tid)
     assert first
+    lazy = LazyBtf.from_bytes(raw)
     for (name, kind), tid in first.items():
-        assert find_type_id(raw, name, kind) == tid, (name, kind)
-    assert find_type_id(raw, "no_such_type", BtfKind.FUNC) is None
+        assert lazy.find(kind, name) == tid, (name, kind)
+    assert lazy.find(BtfKind.FUNC, "no_such_type") is None
 
 
 def test_lookup_in_the_kernel_btf_matches_bpftool() -> None:
     with open("/sys/kernel/btf/vmlinux", "rb") as f:
         raw = f.read()
-    tid = find_type_id(raw, "btf_trace_sys_enter", BtfKind.TYPEDEF)
+    tid = LazyBtf.from_bytes(raw).find(BtfKind.TYPEDEF, "btf_trace_sys_enter")
     shown = subprocess.run(
         ["bpftool", "btf", "dump", "file", "/sys/kernel/btf/vmlinux"],
         capture_output=True,
@@ -48,9 +49,9 @@ def test_lookup_in_the_kernel_btf_matches_bpftool() -> None:
 
 def test_lookup_rejects_what_is_not_btf() -> None:
     with pytest.raises(BtfError, match="bad magic"):
-        find_type_id(b"\0" * 32, "x", BtfKind.FUNC)
+        LazyBtf.from_bytes(b"\0" * 32)
     with pytest.raises(BtfError, match="shorter"):
-        find_type_id(b"\x9f\xeb", "x", BtfKind.FUNC)
+        LazyBtf.from_bytes(b"\x9f\xeb")
 
 
 def _type(section: str) -> ProgramType:

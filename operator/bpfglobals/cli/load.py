@@ -18,7 +18,13 @@ def run_load(args: argparse.Namespace) -> int:
         logging.basicConfig(level=logging.INFO, format="%(name)s: %(message)s")
     ensure_bpffs()
     obj = read_object(args.object)
-    with load(obj, values_from(args), pin=args.pin, programs=args.program or None) as loaded:
+    with load(
+        obj,
+        values_from(args),
+        pin=args.pin,
+        programs=args.program or None,
+        target_btf=args.btf,
+    ) as loaded:
         info = loaded.to_dict()
     if args.json:
         print(json.dumps(info, indent=2))
@@ -56,6 +62,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("object")
     p.add_argument("--pin", required=True, help="bpffs directory, e.g. /sys/fs/bpf/myprog")
     p.add_argument("--program", action="append", help="load only this program (repeatable)")
+    p.add_argument(
+        "--btf",
+        metavar="PATH",
+        help="resolve CO-RE relocations against this BTF (raw BTF, or an ELF with .BTF) "
+        "instead of the running kernel's /sys/kernel/btf",
+    )
     p.add_argument("--json", action="store_true")
     p.add_argument("-v", "--verbose", action="store_true", help="log the loader's decisions")
     add_value_options(p)

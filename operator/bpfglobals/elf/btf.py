@@ -24,22 +24,11 @@ from bpfglobals.errors import BtfError
 MAX_RESOLVE_DEPTH = 32
 
 
-@dataclass
-class Btf:
-    """All types of one object's .BTF, indexed by type ID (0 is void)."""
-
-    types: list[BtfType] = field(default_factory=lambda: [Void()])
-    # The original string section. Encoding starts from it so string offsets recorded
-    # elsewhere (.BTF.ext line_info file/line names) stay valid in the blob we load.
-    strings: bytes = b"\0"
+class BtfQueries:
+    """Queries over any indexable BTF (`Btf`, or the lazily decoded kernel BTF)."""
 
     def __getitem__(self, type_id: int) -> BtfType:
-        if not 0 <= type_id < len(self.types):
-            raise BtfError(f"BTF type id {type_id} out of range (have {len(self.types)} types)")
-        return self.types[type_id]
-
-    def __len__(self) -> int:
-        return len(self.types)
+        raise NotImplementedError
 
     def resolve(self, type_id: int) -> tuple[int, BtfType]:
         """Skip typedefs and qualifiers; return the concrete (id, type)."""
@@ -67,6 +56,24 @@ class Btf:
                 case _:
                     raise BtfError(f"BTF type id {type_id} ({t.kind.name}) has no size")
         raise BtfError(f"BTF type id {type_id}: chain too deep (a loop?)")
+
+
+@dataclass
+class Btf(BtfQueries):
+    """All types of one object's .BTF, indexed by type ID (0 is void)."""
+
+    types: list[BtfType] = field(default_factory=lambda: [Void()])
+    # The original string section. Encoding starts from it so string offsets recorded
+    # elsewhere (.BTF.ext line_info file/line names) stay valid in the blob we load.
+    strings: bytes = b"\0"
+
+    def __getitem__(self, type_id: int) -> BtfType:
+        if not 0 <= type_id < len(self.types):
+            raise BtfError(f"BTF type id {type_id} out of range (have {len(self.types)} types)")
+        return self.types[type_id]
+
+    def __len__(self) -> int:
+        return len(self.types)
 
     def find(self, kind: BtfKind, name: str) -> int | None:
         """The first type ID of this kind and name, or None."""

@@ -36,10 +36,12 @@ class LineInfo:
 
 @dataclass(frozen=True)
 class CoreRelo:
-    insn_off: int
-    type_id: int
-    access: str
-    kind: int
+    insn_off: int  # instruction index
+    type_id: int  # the local root type
+    access: str  # the access string ("0:1:2"), as its offset's string in .BTF
+    kind: int  # enum bpf_core_relo_kind
+    index: int = 0  # position among its section's records (libbpf's "relo #N")
+    access_off: int = 0  # offset of `access` in the .BTF strings (the kernel's CO-RE wants it)
 
 
 @dataclass
@@ -65,6 +67,11 @@ def parse_btf_ext(data: bytes, strings: bytes) -> BtfExt:
     co_off = co_len = 0
     if hdr_len >= 32:
         co_off, co_len = r.u32(), r.u32()
+    if any(data[32:hdr_len]):  # header fields past core_relo: parts we would not read
+        raise BtfError(
+            f".BTF.ext: header of {hdr_len} bytes describes parts newer than func_info, "
+            "line_info and core_relo, which bpfglobals does not know"
+        )
 
     def block(off: int, length: int, what: str, min_rec: int, fmt: struct.Struct):
         out: dict[str, list[tuple]] = {}
@@ -96,8 +103,8 @@ def parse_btf_ext(data: bytes, strings: bytes) -> BtfExt:
         {s: [LineInfo(o // 8, f, lo, lc) for o, f, lo, lc in v] for s, v in li.items()},
         {
             s: [
-                CoreRelo(o // 8, t, cstring(strings, a, ".BTF.ext core_relo", BtfError), k)
-                for o, t, a, k in v
+                CoreRelo(o // 8, t, cstring(strings, a, ".BTF.ext core_relo", BtfError), k, i, a)
+                for i, (o, t, a, k) in enumerate(v)
             ]
             for s, v in co.items()
         },

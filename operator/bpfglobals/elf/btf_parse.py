@@ -7,6 +7,7 @@ checked to be in range so later `Btf` queries cannot index past the table.
 from __future__ import annotations
 
 import struct
+from collections.abc import Callable
 
 from bpfglobals.elf.binary import Reader, cstring
 from bpfglobals.elf.btf import Btf
@@ -65,25 +66,36 @@ def parse_btf(data: bytes) -> Btf:
     )
     btf = Btf([Void()], strings or b"\0")
     while types.remaining() > 0:
-        btf.types.append(_parse_type(types, strings, len(btf.types)))
+        btf.types.append(parse_type(types, table_strings(strings), len(btf.types)))
     _check_references(btf)
     return btf
 
 
-def _parse_type(r: Reader, strings: bytes, tid: int) -> BtfType:
+def table_strings(strings: bytes) -> Callable[[int, str], str]:
+    """The string lookup of one plain (non-split) string table."""
+
+    def at(off: int, where: str) -> str:
+        return cstring(strings, off, where, BtfError)
+
+    return at
+
+
+def parse_type(r: Reader, string_at: Callable[[int, str], str], tid: int) -> BtfType:
+    """Decode the type record at `r`'s position; `string_at(offset, where)` names things
+    (a split BTF's strings continue its base's, so the caller decides where an offset points)."""
     name_off, info, size_or_type = r.unpack(TYPE_RECORD)
     vlen = info & 0xFFFF
     kind_no = (info >> 24) & 0x1F
     kflag = bool(info >> 31)
     where = f".BTF type [{tid}]"
-    name = cstring(strings, name_off, where, BtfError)
+    name = string_at(name_off, where)
     try:
         kind = BtfKind(kind_no)
     except ValueError:
         raise BtfError(f"{where}: unknown BTF kind {kind_no}") from None
 
     def s(off: int) -> str:
-        return cstring(strings, off, where, BtfError)
+        return string_at(off, where)
 
     match kind:
         case BtfKind.INT:

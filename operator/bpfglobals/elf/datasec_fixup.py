@@ -16,7 +16,13 @@ from bpfglobals.elf.elf_file import STB_GLOBAL, STB_WEAK, STT_OBJECT, ElfImage
 from bpfglobals.errors import ElfError
 
 # Extern-backing sections: their layout comes from extern resolution, not from the ELF.
-_EXTERN_SECTIONS = frozenset({".kconfig", ".ksyms"})
+KCONFIG_SEC, KSYMS_SEC = ".kconfig", ".ksyms"
+_EXTERN_SECTIONS = frozenset({KCONFIG_SEC, KSYMS_SEC})
+
+
+def _is_extern(btf: Btf, type_id: int) -> bool:
+    t = btf[type_id]
+    return isinstance(t, Var) and t.linkage == Linkage.EXTERN
 
 
 def fixup_datasecs(btf: Btf, elf: ElfImage) -> Btf:
@@ -33,6 +39,12 @@ def fixup_datasecs(btf: Btf, elf: ElfImage) -> Btf:
         secinfos = list(t.vars)
         if size == 0:
             size = sizes.get(t.name, 0)
+            if size == 0 and any(_is_extern(btf, v.type) for v in secinfos):
+                raise ElfError(
+                    f"BTF DATASEC '{t.name}': holds extern variable(s) "
+                    f"({', '.join(btf[v.type].name for v in secinfos)}); only {KCONFIG_SEC} "
+                    f"(__kconfig) and {KSYMS_SEC} (__ksym) externs can be resolved"
+                )
             if size == 0:
                 raise ElfError(
                     f"BTF DATASEC '{t.name}' [{tid}]: no ELF section of that name with a size "

@@ -12,7 +12,8 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from bpfglobals.elf.btf import Btf
-    from bpfglobals.elf.btf_ext import FuncInfo, LineInfo
+    from bpfglobals.elf.btf_ext import BtfExt, CoreRelo, FuncInfo, LineInfo
+    from bpfglobals.elf.externs import ExternSpec
 
 
 class DataKind(Enum):
@@ -21,7 +22,7 @@ class DataKind(Enum):
     DATA = "data"  # .data, .data.*  (writable, initialised)
     RODATA = "rodata"  # .rodata, .rodata.* (read-only for programs: frozen)
     BSS = "bss"  # .bss, .bss.* (writable, zero-initialised, NOBITS)
-    KCONFIG = "kconfig"  # .kconfig externs (not supported by this project yet)
+    KCONFIG = "kconfig"  # .kconfig externs: filled by the loader from the running kernel
 
 
 class RelocKind(Enum):
@@ -29,6 +30,8 @@ class RelocKind(Enum):
     DATA = "data"  # ldimm64 into a global-data section: BPF_PSEUDO_MAP_VALUE + offset
     CALL = "call"  # BPF-to-BPF call: BPF_PSEUDO_CALL
     FUNC = "func"  # ldimm64 of a function address: BPF_PSEUDO_FUNC
+    EXTERN_VAR = "extern_var"  # ldimm64 of an extern (kconfig value, ksym address/BTF id)
+    EXTERN_FUNC = "extern_func"  # call of a kfunc: BPF_PSEUDO_KFUNC_CALL
 
 
 @dataclass(frozen=True)
@@ -39,7 +42,7 @@ class Relocation:
     kind: RelocKind
     symbol: str  # the ELF symbol the relocation names (map, variable, section or function)
     # MAP: the map's name. DATA: the data section's name. CALL/FUNC: the section holding the
-    # target (".text" or the program's own section).
+    # target (".text" or the program's own section). EXTERN_*: the extern's name.
     target: str
     # DATA: byte offset inside the data section (symbol value + addend already folded in).
     # CALL/FUNC: instruction index of the callee inside `target` section.
@@ -68,6 +71,7 @@ class ProgramSpec:
     linkage: str  # "global" or "static"
     func_info: tuple[FuncInfo, ...] = ()  # insn offsets relative to the function start
     line_info: tuple[LineInfo, ...] = ()
+    core_relos: tuple[CoreRelo, ...] = ()  # CO-RE records, insn offsets as func_info's
 
     @property
     def insn_count(self) -> int:
@@ -86,6 +90,7 @@ class SubprogramSpec:
     linkage: str
     func_info: tuple[FuncInfo, ...] = ()
     line_info: tuple[LineInfo, ...] = ()
+    core_relos: tuple[CoreRelo, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -143,7 +148,7 @@ class DataSectionSpec:
 
     @property
     def readonly(self) -> bool:
-        return self.kind == DataKind.RODATA
+        return self.kind in (DataKind.RODATA, DataKind.KCONFIG)
 
 
 @dataclass
@@ -160,6 +165,10 @@ class ObjectSpec:
     data_sections: list[DataSectionSpec]
     btf: Btf | None
     raw: bytes = field(repr=False, default=b"")  # the file's bytes (render patches a copy)
+    externs: tuple[ExternSpec, ...] = ()  # __kconfig/__ksym externs, in libbpf's order
+    # The .kconfig map libbpf makes for kconfig externs (filled at load time), if any.
+    kconfig: DataSectionSpec | None = None
+    btf_ext: BtfExt | None = field(repr=False, default=None)  # every record, for accounting
 
     def variables(self) -> list[VariableSpec]:
         return [v for sec in self.data_sections for v in sec.variables]

@@ -54,7 +54,7 @@ def read_programs(
                 for r in relocs
                 if first <= r.insn_index < last
             )
-            fi = li = ()
+            fi = li = co = ()
             if ext is not None:
                 fi = shift(
                     tuple(x for x in ext.func_info.get(sec.name, ()) if first <= x.insn_off < last),
@@ -62,6 +62,12 @@ def read_programs(
                 )
                 li = shift(
                     tuple(x for x in ext.line_info.get(sec.name, ()) if first <= x.insn_off < last),
+                    -first,
+                )
+                co = shift(
+                    tuple(
+                        x for x in ext.core_relos.get(sec.name, ()) if first <= x.insn_off < last
+                    ),
                     -first,
                 )
             common = dict(
@@ -73,6 +79,7 @@ def read_programs(
                 linkage="static" if f.bind == STB_LOCAL else "global",
                 func_info=fi,
                 line_info=li,
+                core_relos=co,
             )
             if ptype is None:
                 subprograms.append(SubprogramSpec(**common))
@@ -85,7 +92,37 @@ def read_programs(
                 f"section {sec.name}: relocation at instruction {stray[0].insn_index} lies "
                 "outside every function"
             )
+    _check_btf_ext_coverage(elf, ext, programs, subprograms)
     return programs, subprograms
+
+
+def _check_btf_ext_coverage(
+    elf: ElfImage,
+    ext: BtfExt | None,
+    programs: list[ProgramSpec],
+    subprograms: list[SubprogramSpec],
+) -> None:
+    """Every func_info/line_info/core_relo record lies in a function: one that does not would
+    be dropped without a word, so it is refused."""
+    if ext is None:
+        return
+    ranges: dict[str, list[tuple[int, int]]] = {}
+    for f in [*programs, *subprograms]:
+        first = f.section_offset // 8
+        ranges.setdefault(f.section, []).append((first, first + len(f.insns) // 8))
+    for what, table in (
+        ("func_info", ext.func_info),
+        ("line_info", ext.line_info),
+        ("core_relo", ext.core_relos),
+    ):
+        for sec, records in table.items():
+            spans = ranges.get(sec, [])
+            for rec in records:
+                if not any(a <= rec.insn_off < b for a, b in spans):
+                    raise ElfError(
+                        f".BTF.ext {what} record for section '{sec}' instruction "
+                        f"{rec.insn_off} lies in no function of that section"
+                    )
 
 
 def _section_type(sec: Section) -> ProgramType:

@@ -10,7 +10,8 @@ from bpfglobals.elf.btf_ext import BtfExt, parse_btf_ext
 from bpfglobals.elf.btf_parse import parse_btf
 from bpfglobals.elf.data_sections import object_name, read_data_sections
 from bpfglobals.elf.datasec_fixup import fixup_datasecs
-from bpfglobals.elf.elf_file import ElfImage, read_elf
+from bpfglobals.elf.elf_file import SHF_EXECINSTR, SHT_REL, ElfImage, read_elf
+from bpfglobals.elf.externs import collect_externs, kconfig_section
 from bpfglobals.elf.legacy_maps import read_legacy_maps
 from bpfglobals.elf.maps import read_btf_maps
 from bpfglobals.elf.model import ObjectSpec
@@ -43,6 +44,8 @@ def _read(data: bytes, name: str, path: str) -> ObjectSpec:
     elf = read_elf(data, name)
     btf = _btf(elf)
     ext = _btf_ext(elf, btf)
+    externs, btf = collect_externs(elf, btf)
+    _check_relocation_sections(elf)
     obj_name = object_name(name)
     programs, subprograms = read_programs(elf, ext)
     return ObjectSpec(
@@ -56,7 +59,35 @@ def _read(data: bytes, name: str, path: str) -> ObjectSpec:
         data_sections=read_data_sections(elf, btf, obj_name),
         btf=btf,
         raw=data,
+        externs=externs,
+        kconfig=kconfig_section(externs, btf, obj_name),
+        btf_ext=ext,
     )
+
+
+# Relocation sections that patch what the loader never hands to the kernel: DWARF, and the
+# .BTF/.BTF.ext offsets libbpf (and we) fix up without them.
+_UNLOADED_PREFIXES = (".debug_", ".BTF")
+
+
+def _check_relocation_sections(elf: ElfImage) -> None:
+    """Every relocation section patches code (classified with the programs), BTF-defined map
+    initialisers (the map reader's: applied or refused there) or data that is not loaded; a
+    relocation of anything else would be silently lost, so it is refused."""
+    for s in elf.sections:
+        if s.type != SHT_REL:
+            continue
+        target = elf.section(s.info, f"relocation section {s.name}")
+        if target.flags & SHF_EXECINSTR or target.name.startswith(_UNLOADED_PREFIXES):
+            continue
+        if target.name == ".maps":
+            continue
+        n = s.size // 16
+        raise ElfError(
+            f"relocation section {s.name}: {n} relocation(s) of section {target.name}, which "
+            "is neither code nor debug info; pointers in global data or map definitions "
+            "are not relocated by bpfglobals (nor by libbpf)"
+        )
 
 
 def _btf(elf: ElfImage) -> Btf | None:

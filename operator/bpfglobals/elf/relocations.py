@@ -2,7 +2,9 @@
 
 The instruction decides the kind: a `call` with src_reg BPF_PSEUDO_CALL is a BPF-to-BPF call;
 an `ldimm64` is a map, global data or function reference depending on what the symbol is.
-Anything else (externs, unknown relocation types) is refused with its location.
+An extern symbol (undefined, global or weak, untyped) makes a call a kfunc call and an
+`ldimm64` an extern load. Anything else (other undefined symbols, unknown relocation types)
+is refused with its location.
 """
 
 from __future__ import annotations
@@ -10,7 +12,16 @@ from __future__ import annotations
 import struct
 
 from bpfglobals.elf.data_sections import data_kind
-from bpfglobals.elf.elf_file import SHF_EXECINSTR, SHN_UNDEF, STT_SECTION, ElfImage, Rel, Section
+from bpfglobals.elf.elf_file import (
+    SHF_EXECINSTR,
+    SHN_UNDEF,
+    STT_SECTION,
+    ElfImage,
+    Rel,
+    Section,
+    Symbol,
+)
+from bpfglobals.elf.externs import is_extern
 from bpfglobals.elf.model import Relocation, RelocKind
 from bpfglobals.errors import ElfError
 
@@ -40,10 +51,7 @@ def classify(elf: ElfImage, sec: Section, rel: Rel) -> Relocation:
     if rel.type not in (R_BPF_64_64, R_BPF_64_32):
         raise ElfError(f"{what}: relocation type {rel.type} is not supported in program code")
     if sym.shndx == SHN_UNDEF:
-        raise ElfError(
-            f"{what}: refers to an extern (kconfig/ksym or an unresolved function), which "
-            "bpfglobals does not resolve"
-        )
+        return _extern(sec, rel, sym, idx, what)
     target = elf.section(sym.shndx, what) if sym.shndx < 0xFF00 else None
     if target is None:
         raise ElfError(f"{what}: symbol in special section {sym.shndx:#x} is not supported")
@@ -75,3 +83,18 @@ def classify(elf: ElfImage, sec: Section, rel: Rel) -> Relocation:
             idx, RelocKind.DATA, sym.name or target.name, target.name, sym.value + imm
         )
     raise ElfError(f"{what}: ldimm64 of section {target.name}, which is neither a map nor data")
+
+
+def _extern(sec: Section, rel: Rel, sym: Symbol, idx: int, what: str) -> Relocation:
+    """libbpf's RELO_EXTERN_FUNC (a call) or RELO_EXTERN_VAR (an ldimm64)."""
+    if not is_extern(sym) or not sym.name:
+        raise ElfError(
+            f"{what}: undefined symbol that is not an extern (binding {sym.bind}, type "
+            f"{sym.type}); only global or weak untyped externs (__kconfig, __ksym) resolve"
+        )
+    code = decode_insn(sec.data, idx)[0]
+    if code == BPF_CALL:
+        return Relocation(idx, RelocKind.EXTERN_FUNC, sym.name, sym.name)
+    if code != BPF_LD_IMM64 or rel.offset + 16 > len(sec.data):
+        raise ElfError(f"{what}: extern on instruction with opcode {code:#x} (not ldimm64/call)")
+    return Relocation(idx, RelocKind.EXTERN_VAR, sym.name, sym.name)

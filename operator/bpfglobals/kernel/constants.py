@@ -24,6 +24,7 @@ class Cmd(IntEnum):
     BTF_LOAD = 18
     BTF_GET_FD_BY_ID = 19
     MAP_FREEZE = 22
+    BTF_GET_NEXT_ID = 23
     LINK_CREATE = 28
     LINK_UPDATE = 29
     LINK_GET_FD_BY_ID = 30
@@ -181,3 +182,6 @@ BPF_PSEUDO_MAP_VALUE = 2
 BPF_PSEUDO_FUNC = 4
 BPF_PSEUDO_CALL = 1  # call src_reg
 BPF_OBJ_NAME_LEN = 16
+BPF_PSEUDO_BTF_ID = 3  # ldimm64 src_reg: imm = kernel BTF id of a VAR, imm2 = BTF object fd
+BPF_PSEUDO_KFUNC_CALL = 2  # call src_reg: imm = kernel BTF id of a FUNC, off = fd_array index
+BPF_FUNC_GET_ATTACH_COOKIE = 174  # helper id (probe for LINUX_HAS_BPF_COOKIE)

@@ -35,7 +35,12 @@ _GET_FD = {
     "btf": Cmd.BTF_GET_FD_BY_ID,
     "link": Cmd.LINK_GET_FD_BY_ID,
 }
-_NEXT_ID = {"prog": Cmd.PROG_GET_NEXT_ID, "map": Cmd.MAP_GET_NEXT_ID, "link": Cmd.LINK_GET_NEXT_ID}
+_NEXT_ID = {
+    "prog": Cmd.PROG_GET_NEXT_ID,
+    "map": Cmd.MAP_GET_NEXT_ID,
+    "link": Cmd.LINK_GET_NEXT_ID,
+    "btf": Cmd.BTF_GET_NEXT_ID,
+}
 
 
 def fd_by_id(kind: str, obj_id: int) -> FD:
@@ -154,6 +159,15 @@ def btf_info(fd: FD) -> tuple[int, int]:
     i = ffi.new("struct bpf_btf_info *")
     _info(fd, i)
     return i.id, i.btf_size
+
+
+def btf_name(fd: FD) -> tuple[str, bool]:
+    """(name, is kernel BTF) of a BTF object: "vmlinux" or a module's name for the kernel's."""
+    name = ffi.new("char[]", 64)
+    i = ffi.new("struct bpf_btf_info *")
+    i.name, i.name_len = addr(name), 64
+    _info(fd, i)
+    return ffi.string(name).decode(errors="replace"), bool(i.kernel_btf)
 
 
 @dataclass(frozen=True)

@@ -30,6 +30,9 @@ def prog_load(
     line_info: bytes = b"",
     line_info_rec_size: int = 16,
     attach_btf_id: int = 0,
+    fd_array: list[int] | None = None,
+    core_relos: bytes = b"",
+    core_relo_rec_size: int = 16,
     log_level: int = 1,
 ) -> FD:
     """Load a program. On rejection, reload with a verifier log (growing the buffer on
@@ -47,6 +50,8 @@ def prog_load(
     a.kern_version, a.prog_flags = kern_version, prog_flags
     a.prog_name = name.encode()[: BPF_OBJ_NAME_LEN - 1]
     a.expected_attach_type, a.attach_btf_id = expected_attach_type, attach_btf_id
+    if fd_array:  # module BTF fds of kfunc calls (insn.off indexes it; slot 0 unused)
+        a.fd_array = ptr(b"".join(fd.to_bytes(4, "little", signed=True) for fd in fd_array))
     if btf_fd is not None:
         a.prog_btf_fd = btf_fd.raw
         if func_info:
@@ -55,6 +60,9 @@ def prog_load(
         if line_info:
             a.line_info_rec_size, a.line_info = line_info_rec_size, ptr(line_info)
             a.line_info_cnt = len(line_info) // line_info_rec_size
+        if core_relos:  # the kernel's own CO-RE (>= 5.17) against vmlinux/module BTF
+            a.core_relo_rec_size, a.core_relos = core_relo_rec_size, ptr(core_relos)
+            a.core_relo_cnt = len(core_relos) // core_relo_rec_size
     subject = f"program '{name}'"
     try:
         return FD(bpf(Cmd.PROG_LOAD, a, subject))

@@ -1,16 +1,13 @@
 """The kernel BTF id that fentry/fexit/fmod_ret, tp_btf, lsm and iter programs name at load
-time (PROG_LOAD's attach_btf_id), as libbpf finds it: by name in /sys/kernel/btf/vmlinux."""
+time (PROG_LOAD's attach_btf_id), as libbpf finds it: by name in /sys/kernel/btf/vmlinux
+(read once per process by `loader.kernel_btf`)."""
 
 from __future__ import annotations
 
-import functools
-
-from bpfglobals.elf.btf_lookup import find_type_id
 from bpfglobals.elf.btf_types import BtfKind
 from bpfglobals.elf.model import ProgramSpec
 from bpfglobals.loader.errors import LoadError
-
-VMLINUX_BTF = "/sys/kernel/btf/vmlinux"
+from bpfglobals.loader.kernel_btf import VMLINUX_BTF, vmlinux_btf
 
 # expected attach type -> (prefix of the kernel's name for the target, BTF kind)
 _TARGETS: dict[str, tuple[str, BtfKind]] = {
@@ -39,22 +36,12 @@ def attach_btf_id(p: ProgramSpec) -> int:
     prefix, kind = rule
     name = prefix + p.type.attach_target
     try:
-        tid = _vmlinux_id(name, kind)
-    except OSError as e:
-        raise LoadError(
-            f"{where}: cannot read the kernel's BTF ({e}); needs CONFIG_DEBUG_INFO_BTF"
-        ) from e
+        tid = vmlinux_btf().find(kind, name)
+    except LoadError as e:
+        raise LoadError(f"{where}: {e}") from e
     if tid is None:
         raise LoadError(
             f"{where}: the kernel's BTF ({VMLINUX_BTF}) has no {kind.name} '{name}' "
             "(kernel module targets are not supported)"
         )
     return tid
-
-
-@functools.cache
-def _vmlinux_id(name: str, kind: BtfKind) -> int | None:
-    """Cached: the kernel's BTF does not change under a running agent, and every new variant
-    of a tracing program asks again (a scan costs up to ~80 ms)."""
-    with open(VMLINUX_BTF, "rb") as f:
-        return find_type_id(f.read(), name, kind)

@@ -2,19 +2,21 @@
 
 Pure: it appends every subprogram the program reaches (transitively) after it, points each
 BPF-to-BPF call and function reference at the appended copy, moves `.BTF.ext` func/line info
-along, and lists the map/data references left for the loader to fill in with map fds.
+and CO-RE records along, and lists the map/data references left for the loader to fill in
+with map fds.
 """
 
 from __future__ import annotations
 
 import struct
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
-from bpfglobals.elf.btf_ext import FuncInfo, LineInfo
+from bpfglobals.elf.btf_ext import CoreRelo, FuncInfo, LineInfo, shift
 from bpfglobals.elf.model import ObjectSpec, ProgramSpec, Relocation, RelocKind, SubprogramSpec
 from bpfglobals.elf.relocations import BPF_CALL, decode_insn
 from bpfglobals.kernel.constants import BPF_PSEUDO_CALL, BPF_PSEUDO_FUNC
 from bpfglobals.loader.errors import LoadError
+from bpfglobals.loader.ledger import Ledger
 
 Function = ProgramSpec | SubprogramSpec
 
@@ -27,6 +29,12 @@ class LinkedProgram:
     func_info: list[FuncInfo]
     line_info: list[LineInfo]
     functions: list[str]  # names, in layout order (the program first)
+    core_relos: list[tuple[str, CoreRelo]]  # (function name, record at its absolute insn)
+    extern_refs: list[tuple[int, Relocation]] = field(default_factory=list)  # EXTERN_*
+    # absolute insn index of a map/extern reference -> (ELF section, byte offset) it came from
+    origin: dict[int, tuple[str, int]] = field(default_factory=dict)
+    ledger: Ledger = field(default_factory=Ledger)  # records applied so far
+    layout: list[Function] = field(default_factory=list)  # the functions, in layout order
 
 
 def function_table(obj: ObjectSpec) -> dict[tuple[str, int], Function]:
@@ -46,6 +54,9 @@ def link_program(prog: ProgramSpec, table: dict[tuple[str, int], Function]) -> L
     start = {(prog.section, prog.section_offset // 8): 0}
     insns = bytearray(prog.insns)
     map_refs: list[tuple[int, Relocation]] = []
+    extern_refs: list[tuple[int, Relocation]] = []
+    origin: dict[int, tuple[str, int]] = {}
+    ledger = Ledger()
     i = 0
     while i < len(order):
         fn = order[i]
@@ -55,8 +66,10 @@ def link_program(prog: ProgramSpec, table: dict[tuple[str, int], Function]) -> L
             code, _dst, src, _off, imm = decode_insn(fn.insns, j)
             r = relocs.get(j)
             is_call = code == BPF_CALL and src == BPF_PSEUDO_CALL
-            if r is not None and r.kind in (RelocKind.MAP, RelocKind.DATA):
-                map_refs.append((base + j, r))
+            if r is not None and r.kind in _DEFERRED:
+                # the loader fills these in (map fds, extern values) and records them
+                (extern_refs if r.kind in EXTERN_KINDS else map_refs).append((base + j, r))
+                origin[base + j] = (fn.section, fn.section_offset + 8 * j)
                 continue
             if r is None and not is_call:
                 continue
@@ -76,9 +89,12 @@ def link_program(prog: ProgramSpec, table: dict[tuple[str, int], Function]) -> L
             rel = start[key] - (base + j + 1)
             kind = RelocKind.FUNC if r is not None and r.kind == RelocKind.FUNC else RelocKind.CALL
             set_imm(insns, base + j, rel, BPF_PSEUDO_FUNC if kind == RelocKind.FUNC else None)
+            if r is not None:
+                ledger.add(f"rel:{r.kind.value}", fn.section, fn.section_offset + 8 * j)
         i += 1
     func_info: list[FuncInfo] = []
     line_info: list[LineInfo] = []
+    core_relos: list[tuple[str, CoreRelo]] = []
     for fn in order:
         base = start[(fn.section, fn.section_offset // 8)]
         func_info += [FuncInfo(fi.insn_off + base, fi.type_id) for fi in fn.func_info]
@@ -86,4 +102,24 @@ def link_program(prog: ProgramSpec, table: dict[tuple[str, int], Function]) -> L
             LineInfo(li.insn_off + base, li.file_name_off, li.line_off, li.line_col)
             for li in fn.line_info
         ]
-    return LinkedProgram(prog, insns, map_refs, func_info, line_info, [f.name for f in order])
+        core_relos += [(fn.name, c) for c in shift(fn.core_relos, base)]
+        for what, records in (("func_info", fn.func_info), ("line_info", fn.line_info)):
+            for x in records:
+                ledger.add(what, fn.section, fn.section_offset + 8 * x.insn_off)
+    return LinkedProgram(
+        prog,
+        insns,
+        map_refs,
+        func_info,
+        line_info,
+        [f.name for f in order],
+        core_relos,
+        extern_refs,
+        origin,
+        ledger,
+        order,
+    )
+
+
+EXTERN_KINDS = (RelocKind.EXTERN_VAR, RelocKind.EXTERN_FUNC)
+_DEFERRED = (RelocKind.MAP, RelocKind.DATA, *EXTERN_KINDS)

@@ -15,6 +15,7 @@ import struct
 from collections.abc import Mapping
 
 from bpfglobals.elf.btf_encode import encode_btf
+from bpfglobals.elf.externs import KCONFIG_SEC
 from bpfglobals.elf.map_types import MAP_IN_MAP, PIN_GLOBAL_NS, PROG_ARRAY
 from bpfglobals.elf.model import ObjectSpec, ProgramSpec, RelocKind
 from bpfglobals.kernel.btf import btf_load
@@ -30,7 +31,9 @@ from bpfglobals.kernel.fd import FD
 from bpfglobals.kernel.objects import obj_pin, prog_info
 from bpfglobals.kernel.progs import prog_load
 from bpfglobals.loader.attach_btf import attach_btf_id, needs_attach_btf
+from bpfglobals.loader.core import core_target, explain_poisoned, has_core_relos, relocate_object
 from bpfglobals.loader.errors import LoadError, VerifierError
+from bpfglobals.loader.externs import ResolvedExterns, patch_extern, resolve_externs
 from bpfglobals.loader.linker import LinkedProgram, function_table, link_program, set_imm
 from bpfglobals.loader.loaded import LoadedMap, LoadedObject, LoadedProgram
 from bpfglobals.loader.maps import (
@@ -55,6 +58,8 @@ def load(
     pin: str | None = None,
     reuse_maps: Mapping[str, FD] | None = None,
     programs: list[str] | None = None,
+    target_btf: str | None = None,
+    core_in_kernel: bool = False,
 ) -> LoadedObject:
     """Load `obj` with `values` (or ready `images` of its data sections).
 
@@ -63,11 +68,26 @@ def load(
     creating, for replacing a running load while keeping its state; reused data-section maps
     keep their contents (the caller writes what changed).
     `programs`: load only these (default: all).
+    `target_btf`: resolve CO-RE relocations against this BTF (raw, or an ELF's .BTF) instead
+    of the running kernel's (libbpf's btf_custom_path).
+    `core_in_kernel`: hand the CO-RE records to PROG_LOAD (the kernel's own relocation code,
+    kernel >= 5.17, vmlinux/module BTF only) instead of relocating here.
     """
+    if target_btf and core_in_kernel:
+        raise LoadError(
+            f"{obj.name}: a custom target BTF ({target_btf}) needs our CO-RE; the kernel's "
+            "relocates against its own BTF only"
+        )
     images = dict(images) if images is not None else configure(obj, values or {})
     selected = _select(obj, programs)
+    core = core_target(target_btf) if target_btf or has_core_relos(obj) else None
+    if core is not None and not core_in_kernel:
+        obj, _ = relocate_object(obj, selected, core)
+        selected = _select(obj, programs)  # the relocated copies
     created_pins: list[str] = []
     with contextlib.ExitStack() as undo:
+        externs = resolve_externs(obj)
+        undo.callback(externs.close)  # module BTF fds: the kernel holds what programs use
         btf_fd = _load_btf(obj)
         if btf_fd is not None:
             undo.callback(btf_fd.close)
@@ -84,6 +104,11 @@ def load(
             undo.callback(m.fd.close)
             maps[sec.name] = m
         undo.callback(_unpin, created_pins)
+        if obj.kconfig is not None and externs.kconfig is not None:
+            # libbpf's .kconfig map: always new, written once and frozen
+            m = create_internal_map(obj.kconfig, externs.kconfig, btf_fd)
+            undo.callback(m.fd.close)
+            maps[obj.kconfig.name] = m
         for spec in obj.maps:
             m = create_user_map(spec, btf_fd, maps_dir, (reuse_maps or {}).get(spec.name))
             undo.callback(m.fd.close)
@@ -99,9 +124,16 @@ def load(
         loaded: dict[str, LoadedProgram] = {}
         for prog in selected:
             linked = link_program(prog, table)
-            fd = _load_program(obj, linked, maps, btf_fd)
+            _record_core_relos(linked, applied=core is not None)
+            try:
+                fd = _load_program(obj, linked, maps, btf_fd, externs, core_in_kernel)
+            except VerifierError as e:
+                explained = explain_poisoned(e, linked, obj, core) if core else e
+                if explained is e:
+                    raise
+                raise explained from e
             undo.callback(fd.close)
-            loaded[prog.name] = LoadedProgram(prog, fd, prog_info(fd)[0])
+            loaded[prog.name] = LoadedProgram(prog, fd, prog_info(fd)[0], ledger=linked.ledger)
         if pin:
             _pin_all(pin, loaded, maps, created_pins)
         # Last, since it is the one step that may write into a map this load did not create:
@@ -110,7 +142,8 @@ def load(
         for spec in obj.maps:
             if spec.type_id == PROG_ARRAY:
                 fill_slots(maps[spec.name], spec.init_slots, prog_fds)
-        result = LoadedObject(obj.name, loaded, maps, btf_fd, dict(images))
+                result = LoadedObject(obj.name, loaded, maps, btf_fd, dict(images), externs.by_name)
+        externs.close()  # loaded programs hold their module BTFs themselves
         undo.pop_all()  # success: the caller owns the FDs now
         return result
     raise AssertionError("unreachable")  # pragma: no cover
@@ -139,7 +172,7 @@ def _load_btf(obj: ObjectSpec) -> FD | None:
         raise LoadError(f"{obj.name}: the kernel rejected the object's BTF: {e}\n{tail}") from e
 
 
-def _relocate(linked: LinkedProgram, maps: dict[str, LoadedMap]) -> None:
+def _relocate(linked: LinkedProgram, maps: dict[str, LoadedMap], externs: ResolvedExterns) -> None:
     for index, r in linked.map_refs:
         m = maps.get(r.target)
         if m is None:
@@ -150,10 +183,39 @@ def _relocate(linked: LinkedProgram, maps: dict[str, LoadedMap]) -> None:
         else:
             set_imm(linked.insns, index, m.fd.raw, BPF_PSEUDO_MAP_FD)
             set_imm(linked.insns, index + 1, 0)
+        linked.ledger.add(f"rel:{r.kind.value}", *linked.origin[index])
+    kconfig = maps.get(KCONFIG_SEC)
+    for index, r in linked.extern_refs:
+        res = externs.by_name.get(r.target)
+        if res is None:  # the reader refuses undefined symbols that are not externs
+            raise LoadError(f"program '{linked.spec.name}': extern '{r.target}' is unresolved")
+        call = r.kind == RelocKind.EXTERN_FUNC
+        patch_extern(
+            linked.insns, index, res, kconfig.fd if kconfig else None, call, linked.spec.name
+        )
+        linked.ledger.add(f"rel:{r.kind.value}", *linked.origin[index])
+
+
+def _record_core_relos(linked: LinkedProgram, applied: bool) -> None:
+    """CO-RE records of every linked function go into the ledger: relocated by us before
+    linking, or handed to the kernel with the program. None may pass unapplied."""
+    for fn in linked.layout:
+        for c in fn.core_relos:
+            if not applied:  # has_core_relos() made a target: a bug if we get here
+                raise LoadError(
+                    f"program '{linked.spec.name}': CO-RE relocation at {fn.section} "
+                    f"instruction {c.insn_off} has no target BTF to be resolved against"
+                )
+            linked.ledger.add("core_relo", fn.section, fn.section_offset + 8 * c.insn_off)
 
 
 def _load_program(
-    obj: ObjectSpec, linked: LinkedProgram, maps: dict[str, LoadedMap], btf_fd: FD | None
+    obj: ObjectSpec,
+    linked: LinkedProgram,
+    maps: dict[str, LoadedMap],
+    btf_fd: FD | None,
+    externs: ResolvedExterns,
+    core_in_kernel: bool = False,
 ) -> FD:
     p = linked.spec
     if not p.type.prog_type:
@@ -164,7 +226,7 @@ def _load_program(
             "not supported"
         )
     btf_target = attach_btf_id(p) if needs_attach_btf(p) else 0
-    _relocate(linked, maps)
+    _relocate(linked, maps, externs)
     flags = (ProgFlags.SLEEPABLE if p.type.sleepable else 0) | (
         ProgFlags.XDP_HAS_FRAGS if p.type.xdp_frags else 0
     )
@@ -172,6 +234,10 @@ def _load_program(
     line_info = b"".join(
         struct.pack("<IIII", li.insn_off, li.file_name_off, li.line_off, li.line_col)
         for li in linked.line_info
+    )
+    core_relos = b"".join(
+        struct.pack("<IIII", r.insn_off * 8, r.type_id, r.access_off, r.kind)
+        for _, r in linked.core_relos
     )
     try:
         return prog_load(
@@ -186,6 +252,8 @@ def _load_program(
             func_info=func_info if btf_fd else b"",
             line_info=line_info if btf_fd else b"",
             attach_btf_id=btf_target,
+            fd_array=externs.fd_array,
+            core_relos=core_relos if core_in_kernel and btf_fd else b"",
         )
     except KernelError as e:
         if e.log:

@@ -3,10 +3,15 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from bpfglobals.elf.model import ProgramSpec
 from bpfglobals.kernel.fd import FD
 from bpfglobals.kernel.objects import MapInfo, ProgInfo
+from bpfglobals.loader.ledger import Ledger
+
+if TYPE_CHECKING:
+    from bpfglobals.loader.externs import Resolution
 
 
 @dataclass
@@ -41,6 +46,7 @@ class LoadedProgram:
     fd: FD
     info: ProgInfo
     pin: str | None = None
+    ledger: Ledger = field(default_factory=Ledger)  # the ELF records applied to it
 
     @property
     def name(self) -> str:
@@ -55,6 +61,7 @@ class LoadedProgram:
             "tag": self.info.tag,
             "map_ids": list(self.info.map_ids),
             "pin": self.pin,
+            "applied": self.ledger.counts(),
         }
 
 
@@ -65,6 +72,7 @@ class LoadedObject:
     maps: dict[str, LoadedMap]
     btf_fd: FD | None
     images: dict[str, bytes] = field(default_factory=dict)  # data sections as written
+    externs: dict[str, Resolution] = field(default_factory=dict)  # how each was resolved
 
     def close(self) -> None:
         """Release our FDs; pinned objects (and attached links) keep living in the kernel."""
@@ -86,4 +94,5 @@ class LoadedObject:
             "object": self.name,
             "programs": [p.to_dict() for p in self.programs.values()],
             "maps": [m.to_dict() for m in self.maps.values()],
+            "externs": [r.to_dict() for r in self.externs.values()],
         }

@@ -15,7 +15,7 @@ from bpfglobals.elf.map_types import (
     PIN_GLOBAL_NS,
     RING_BUFFERS,
 )
-from bpfglobals.elf.model import DataKind, DataSectionSpec, MapSpec
+from bpfglobals.elf.model import DataSectionSpec, MapSpec
 from bpfglobals.kernel.constants import BPF_ARRAY, MapFlags
 from bpfglobals.kernel.errors import KernelError
 from bpfglobals.kernel.fd import FD
@@ -35,9 +35,10 @@ _KEY0 = bytes(4)
 
 
 def internal_map_flags(sec: DataSectionSpec) -> int:
-    """libbpf 1.1: every internal map is mmapable; .rodata* is read-only for programs."""
+    """libbpf 1.1: every internal map is mmapable; .rodata* and .kconfig are read-only for
+    programs."""
     flags = MapFlags.MMAPABLE
-    if sec.kind == DataKind.RODATA:
+    if sec.readonly:
         flags |= MapFlags.RDONLY_PROG
     return int(flags)
 
