@@ -13,6 +13,7 @@ import uuid
 from pathlib import Path
 
 import pytest
+from elftools.elf.elffile import ELFFile
 
 from bpfglobals.elf import read_object
 from bpfglobals.kernel.objects import obj_get
@@ -20,6 +21,7 @@ from bpfglobals.kernel.progs import prog_test_run
 from bpfglobals.loader import load
 from bpfglobals.loader.core import CoreRelocationError
 from bpfglobals.loader.errors import LoadError
+from bpfglobals.loader.kernel_btf import vmlinux_btf
 from tests.support.bpftool import bpftool
 from tests.support.kernel_facts import core_task_defines
 from tests.support.progs import PROGS, compile_bpf
@@ -171,3 +173,58 @@ def test_a_kernel_without_the_type_refuses_the_same_object_like_libbpf(bpf_objec
         assert "failed to resolve CO-RE relocation" in libbpf.stderr
     with pytest.raises(CoreRelocationError, match=r"struct point\.x .*has no target in vmlinux"):
         load(read_object(src))
+
+
+def _as_type_matches(obj: Path, out: Path) -> Path:
+    """A copy of `obj` whose TYPE_EXISTS CO-RE records are TYPE_MATCHES records."""
+    data = bytearray(obj.read_bytes())
+    with open(obj, "rb") as f:
+        sec = ELFFile(f).get_section_by_name(".BTF.ext")
+        base = sec["sh_offset"]
+    _magic, _ver, _flags, hdr_len = struct.unpack_from("<HBBI", data, base)
+    core_off, core_len = struct.unpack_from("<II", data, base + 24)
+    pos = base + hdr_len + core_off
+    end = pos + core_len
+    (rec_size,) = struct.unpack_from("<I", data, pos)
+    pos += 4
+    changed = 0
+    while pos < end:
+        _sec_name, count = struct.unpack_from("<II", data, pos)
+        pos += 8
+        for _ in range(count):
+            if struct.unpack_from("<I", data, pos + 12)[0] == 8:  # BPF_CORE_TYPE_EXISTS
+                struct.pack_into("<I", data, pos + 12, 12)  # BPF_CORE_TYPE_MATCHES
+                changed += 1
+            pos += rec_size
+    assert changed == 7
+    out.write_bytes(data)
+    return out
+
+
+def test_type_matches_agrees_with_libbpf_and_the_kernel(bpf_object, tmp_path) -> None:
+    patched = _as_type_matches(bpf_object("core_matches"), tmp_path / "core_matches.bpf.o")
+    obj = read_object(patched)
+    assert {r.kind for r in obj.programs[0].core_relos} == {12}
+    with _LibbpfLoad(patched) as libbpf:
+        assert libbpf.returncode == 0, libbpf.stderr
+        theirs = bpftool("prog", "show", "pinned", f"{libbpf.pin}/matches")
+        want = normalise(xlated_by_bpftool(theirs["id"], tmp_path))
+        with obj_get(f"{libbpf.pin}/matches") as fd:
+            bits = prog_test_run(fd, bytes(64)).retval
+        # exists-only would set every bit but the last; matching is stricter
+        assert bits == 0b0011001, bin(bits)
+        with load(obj) as ours, load(obj, core_in_kernel=True) as kernels:
+            for loaded in (ours, kernels):
+                prog = loaded.programs["matches"]
+                assert normalise(xlated_by_bpftool(prog.info.id, tmp_path)) == want
+                assert prog_test_run(prog.fd, bytes(64)).retval == bits
+
+
+def test_the_kernel_btf_is_read_once_per_process(core_task) -> None:
+    vmlinux_btf()  # whatever ran before, the file is read at most once from here on
+    before = vmlinux_btf.cache_info()
+    for _ in range(3):
+        with load(read_object(core_task)):
+            pass
+    after = vmlinux_btf.cache_info()
+    assert after.misses == before.misses and after.hits >= before.hits + 3
