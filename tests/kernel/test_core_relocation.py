@@ -8,6 +8,7 @@ from __future__ import annotations
 import os
 import struct
 import subprocess
+import sys
 import threading
 import uuid
 from pathlib import Path
@@ -26,6 +27,8 @@ from tests.support.bpftool import bpftool
 from tests.support.kernel_facts import core_task_defines
 from tests.support.progs import PROGS, compile_bpf
 from tests.support.xlated import normalise, xlated_by_bpftool
+
+CLI = str(Path(sys.executable).parent / "bpfglobals")
 
 
 @pytest.fixture(scope="module")
@@ -228,3 +231,21 @@ def test_the_kernel_btf_is_read_once_per_process(core_task) -> None:
             pass
     after = vmlinux_btf.cache_info()
     assert after.misses == before.misses and after.hits >= before.hits + 3
+
+
+def test_cli_load_takes_a_custom_target_btf(bpf_object, tmp_path) -> None:
+    target = compile_bpf(PROGS / "btf" / "point_target.c", tmp_path)
+    pin = f"/sys/fs/bpf/bgt-core-{uuid.uuid4().hex[:8]}"
+    cli = [CLI, "load", str(bpf_object("core_custom"))]
+    try:
+        done = subprocess.run(
+            [*cli, "--pin", pin, "--btf", str(target), "--json"], capture_output=True, text=True
+        )
+        assert done.returncode == 0, done.stderr
+        with obj_get(f"{pin}/programs/read_point") as fd:
+            assert prog_test_run(fd, bytes(64)).retval == 100000 * 7  # GREEN in the target
+        refused = subprocess.run([*cli, "--pin", pin + "x"], capture_output=True, text=True)
+        assert refused.returncode == 2
+        assert "struct point.x" in refused.stderr and "failed to resolve CO-RE" in refused.stderr
+    finally:
+        subprocess.run(["rm", "-rf", pin, pin + "x"], check=False)
