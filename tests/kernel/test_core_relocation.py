@@ -5,6 +5,7 @@ program, instruction, type and access failed."""
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import struct
 import subprocess
@@ -88,8 +89,7 @@ def test_core_task_reads_fail_visibly_without_relocation(core_task) -> None:
     obj = read_object(core_task)
     with load(obj, core_in_kernel=True) as loaded:
         assert prog_test_run(loaded.programs["task_reads"].fd, _truth()).retval == 0
-    unrelocated = obj.programs[0].__class__(**{**obj.programs[0].__dict__, "core_relos": ()})
-    obj.programs = [unrelocated]
+    obj.programs = [dataclasses.replace(obj.programs[0], core_relos=())]
     with load(obj) as loaded:
         line = prog_test_run(loaded.programs["task_reads"].fd, _truth()).retval
     source = (PROGS / "core_task.bpf.c").read_text().splitlines()
