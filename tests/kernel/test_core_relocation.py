@@ -5,14 +5,17 @@ program, instruction, type and access failed."""
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import struct
 import subprocess
+import sys
 import threading
 import uuid
 from pathlib import Path
 
 import pytest
+from elftools.elf.elffile import ELFFile
 
 from bpfglobals.elf import read_object
 from bpfglobals.kernel.objects import obj_get
@@ -20,10 +23,13 @@ from bpfglobals.kernel.progs import prog_test_run
 from bpfglobals.loader import load
 from bpfglobals.loader.core import CoreRelocationError
 from bpfglobals.loader.errors import LoadError
+from bpfglobals.loader.kernel_btf import vmlinux_btf
 from tests.support.bpftool import bpftool
 from tests.support.kernel_facts import core_task_defines
 from tests.support.progs import PROGS, compile_bpf
 from tests.support.xlated import normalise, xlated_by_bpftool
+
+CLI = str(Path(sys.executable).parent / "bpfglobals")
 
 
 @pytest.fixture(scope="module")
@@ -83,8 +89,7 @@ def test_core_task_reads_fail_visibly_without_relocation(core_task) -> None:
     obj = read_object(core_task)
     with load(obj, core_in_kernel=True) as loaded:
         assert prog_test_run(loaded.programs["task_reads"].fd, _truth()).retval == 0
-    unrelocated = obj.programs[0].__class__(**{**obj.programs[0].__dict__, "core_relos": ()})
-    obj.programs = [unrelocated]
+    obj.programs = [dataclasses.replace(obj.programs[0], core_relos=())]
     with load(obj) as loaded:
         line = prog_test_run(loaded.programs["task_reads"].fd, _truth()).retval
     source = (PROGS / "core_task.bpf.c").read_text().splitlines()
@@ -171,3 +176,76 @@ def test_a_kernel_without_the_type_refuses_the_same_object_like_libbpf(bpf_objec
         assert "failed to resolve CO-RE relocation" in libbpf.stderr
     with pytest.raises(CoreRelocationError, match=r"struct point\.x .*has no target in vmlinux"):
         load(read_object(src))
+
+
+def _as_type_matches(obj: Path, out: Path) -> Path:
+    """A copy of `obj` whose TYPE_EXISTS CO-RE records are TYPE_MATCHES records."""
+    data = bytearray(obj.read_bytes())
+    with open(obj, "rb") as f:
+        sec = ELFFile(f).get_section_by_name(".BTF.ext")
+        base = sec["sh_offset"]
+    _magic, _ver, _flags, hdr_len = struct.unpack_from("<HBBI", data, base)
+    core_off, core_len = struct.unpack_from("<II", data, base + 24)
+    pos = base + hdr_len + core_off
+    end = pos + core_len
+    (rec_size,) = struct.unpack_from("<I", data, pos)
+    pos += 4
+    changed = 0
+    while pos < end:
+        _sec_name, count = struct.unpack_from("<II", data, pos)
+        pos += 8
+        for _ in range(count):
+            if struct.unpack_from("<I", data, pos + 12)[0] == 8:  # BPF_CORE_TYPE_EXISTS
+                struct.pack_into("<I", data, pos + 12, 12)  # BPF_CORE_TYPE_MATCHES
+                changed += 1
+            pos += rec_size
+    assert changed == 7
+    out.write_bytes(data)
+    return out
+
+
+def test_type_matches_agrees_with_libbpf_and_the_kernel(bpf_object, tmp_path) -> None:
+    patched = _as_type_matches(bpf_object("core_matches"), tmp_path / "core_matches.bpf.o")
+    obj = read_object(patched)
+    assert {r.kind for r in obj.programs[0].core_relos} == {12}
+    with _LibbpfLoad(patched) as libbpf:
+        assert libbpf.returncode == 0, libbpf.stderr
+        theirs = bpftool("prog", "show", "pinned", f"{libbpf.pin}/matches")
+        want = normalise(xlated_by_bpftool(theirs["id"], tmp_path))
+        with obj_get(f"{libbpf.pin}/matches") as fd:
+            bits = prog_test_run(fd, bytes(64)).retval
+        # exists-only would set every bit but the last; matching is stricter
+        assert bits == 0b0011001, bin(bits)
+        with load(obj) as ours, load(obj, core_in_kernel=True) as kernels:
+            for loaded in (ours, kernels):
+                prog = loaded.programs["matches"]
+                assert normalise(xlated_by_bpftool(prog.info.id, tmp_path)) == want
+                assert prog_test_run(prog.fd, bytes(64)).retval == bits
+
+
+def test_the_kernel_btf_is_read_once_per_process(core_task) -> None:
+    vmlinux_btf()  # whatever ran before, the file is read at most once from here on
+    before = vmlinux_btf.cache_info()
+    for _ in range(3):
+        with load(read_object(core_task)):
+            pass
+    after = vmlinux_btf.cache_info()
+    assert after.misses == before.misses and after.hits >= before.hits + 3
+
+
+def test_cli_load_takes_a_custom_target_btf(bpf_object, tmp_path) -> None:
+    target = compile_bpf(PROGS / "btf" / "point_target.c", tmp_path)
+    pin = f"/sys/fs/bpf/bgt-core-{uuid.uuid4().hex[:8]}"
+    cli = [CLI, "load", str(bpf_object("core_custom"))]
+    try:
+        done = subprocess.run(
+            [*cli, "--pin", pin, "--btf", str(target), "--json"], capture_output=True, text=True
+        )
+        assert done.returncode == 0, done.stderr
+        with obj_get(f"{pin}/programs/read_point") as fd:
+            assert prog_test_run(fd, bytes(64)).retval == 100000 * 7  # GREEN in the target
+        refused = subprocess.run([*cli, "--pin", pin + "x"], capture_output=True, text=True)
+        assert refused.returncode == 2
+        assert "struct point.x" in refused.stderr and "failed to resolve CO-RE" in refused.stderr
+    finally:
+        subprocess.run(["rm", "-rf", pin, pin + "x"], check=False)

@@ -30,6 +30,9 @@ class BtfQueries:
     def __getitem__(self, type_id: int) -> BtfType:
         raise NotImplementedError
 
+    def __len__(self) -> int:
+        raise NotImplementedError
+
     def resolve(self, type_id: int) -> tuple[int, BtfType]:
         """Skip typedefs and qualifiers; return the concrete (id, type)."""
         for _ in range(MAX_RESOLVE_DEPTH):

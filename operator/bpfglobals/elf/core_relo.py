@@ -22,7 +22,15 @@ from bpfglobals.elf.btf import BtfQueries
 from bpfglobals.elf.btf_compat import kind_ids_compat
 from bpfglobals.elf.btf_ext import CoreRelo
 from bpfglobals.elf.btf_types import Array, BtfKind, Enum, Int, IntEncoding, Ptr, Struct
-from bpfglobals.elf.core_spec import CoreError, CoreKind, Spec, format_spec, match_spec, parse_spec
+from bpfglobals.elf.core_spec import (
+    CoreError,
+    CoreKind,
+    Spec,
+    format_spec,
+    kind_label,
+    match_spec,
+    parse_spec,
+)
 from bpfglobals.elf.kernel_btf import LazyBtf
 from bpfglobals.errors import BtfError
 
@@ -115,10 +123,10 @@ def describe(relo: CoreRelo, local: BtfQueries) -> str:
     """The local spec of a record, formatted as libbpf prints it (for messages and inspect)."""
     try:
         return format_spec(parse_spec(local, relo.type_id, relo.access, CoreKind(relo.kind)))
-    except (CoreError, BtfError, ValueError):
-        t = local[relo.type_id] if 0 <= relo.type_id < len(local) else None  # type: ignore[arg-type]
+    except (CoreError, BtfError, ValueError):  # a record we refuse still gets named
+        t = local[relo.type_id] if 0 <= relo.type_id < len(local) else None
         name = getattr(t, "name", "") or "<anon>"
-        return f"<kind {relo.kind}> [{relo.type_id}] {name} + '{relo.access}'"
+        return f"<{kind_label(relo.kind)}> [{relo.type_id}] {name} + '{relo.access}'"
 
 
 def resolve(relo: CoreRelo, local: BtfQueries, target: CoreTarget) -> Result:
