@@ -142,7 +142,7 @@ def load(
         for spec in obj.maps:
             if spec.type_id == PROG_ARRAY:
                 fill_slots(maps[spec.name], spec.init_slots, prog_fds)
-                result = LoadedObject(obj.name, loaded, maps, btf_fd, dict(images), externs.by_name)
+        result = LoadedObject(obj.name, loaded, maps, btf_fd, dict(images), externs.by_name)
         externs.close()  # loaded programs hold their module BTFs themselves
         undo.pop_all()  # success: the caller owns the FDs now
         return result
