@@ -9,10 +9,10 @@ import pytest
 import yaml
 
 from bpfglobals.node.manifest import (
-    CgroupAttach,
+    CgroupPoint,
     ManifestError,
-    TcxAttach,
-    XdpAttach,
+    TcxPoint,
+    XdpPoint,
     parse_manifest,
 )
 
@@ -29,7 +29,7 @@ def test_example_manifest_parses_into_specs(doc: dict) -> None:
     assert m.name == "xdp-drop"
     assert m.elf.path == "../build/examples/xdp_drop.bpf.o"
     assert m.programs[0].name == "xdp_drop"
-    assert m.programs[0].attach == XdpAttach(interface="bpfg-demo0", mode="generic")
+    assert m.programs[0].attach == XdpPoint(interface="bpfg-demo0", mode="generic")
     assert m.globals == {"drop_port": 9999, "drop_icmp": False, "log_level": 0}
     assert m.rollout.max_unavailable == 1
 
@@ -43,8 +43,8 @@ def test_every_attach_kind_parses(doc: dict) -> None:
         },
     ]
     m = parse_manifest(doc)
-    assert m.programs[0].attach == TcxAttach(interface="eth0", direction="egress")
-    assert m.programs[1].attach == CgroupAttach(path="/sys/fs/cgroup", type="cgroup_skb/ingress")
+    assert m.programs[0].attach == TcxPoint(interface="eth0", direction="egress")
+    assert m.programs[1].attach == CgroupPoint(path="/sys/fs/cgroup", type="cgroup_skb/ingress")
 
 
 @pytest.mark.parametrize(

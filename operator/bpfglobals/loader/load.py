@@ -16,6 +16,7 @@ from collections.abc import Mapping
 
 from bpfglobals.elf.btf_encode import encode_btf
 from bpfglobals.elf.model import ObjectSpec, ProgramSpec, RelocKind
+from bpfglobals.kernel.bpffs import pin_name
 from bpfglobals.kernel.btf import btf_load
 from bpfglobals.kernel.constants import (
     BPF_PSEUDO_MAP_FD,
@@ -26,13 +27,14 @@ from bpfglobals.kernel.constants import (
 )
 from bpfglobals.kernel.errors import KernelError
 from bpfglobals.kernel.fd import FD
-from bpfglobals.kernel.objects import obj_pin, prog_info
+from bpfglobals.kernel.objects import prog_info
 from bpfglobals.kernel.progs import prog_load
 from bpfglobals.loader.attach_btf import attach_btf_id, needs_attach_btf
 from bpfglobals.loader.errors import LoadError, VerifierError
 from bpfglobals.loader.linker import LinkedProgram, function_table, link_program, set_imm
 from bpfglobals.loader.loaded import LoadedMap, LoadedObject, LoadedProgram
 from bpfglobals.loader.maps import create_internal_map, create_user_map, reuse_internal_map
+from bpfglobals.loader.pin import pin_maps, pin_programs, unpin
 from bpfglobals.values import configure
 
 # Program types whose load needs a target we do not resolve: another BPF program, a kernel
@@ -58,7 +60,7 @@ def load(
     `programs`: load only these (default: all).
     """
     images = dict(images) if images is not None else configure(obj, values or {})
-    selected = _select(obj, programs)
+    selected = select_programs(obj, programs)
     created_pins: list[str] = []
     with contextlib.ExitStack() as undo:
         btf_fd = _load_btf(obj)
@@ -88,7 +90,7 @@ def load(
             undo.callback(fd.close)
             loaded[prog.name] = LoadedProgram(prog, fd, prog_info(fd)[0])
         if pin:
-            undo.callback(_unpin, created_pins)
+            undo.callback(unpin, created_pins)
             _pin_all(pin, loaded, maps, created_pins)
         result = LoadedObject(obj.name, loaded, maps, btf_fd, dict(images))
         undo.pop_all()  # success: the caller owns the FDs now
@@ -96,13 +98,18 @@ def load(
     raise AssertionError("unreachable")  # pragma: no cover
 
 
-def _select(obj: ObjectSpec, names: list[str] | None) -> list[ProgramSpec]:
+def select_programs(
+    obj: ObjectSpec, names: list[str] | None, where: str = "programs"
+) -> list[ProgramSpec]:
+    """The programs named (all when None): the one check that a program exists."""
     if names is None:
         return list(obj.programs)
     by_name = {p.name: p for p in obj.programs}
     missing = [n for n in names if n not in by_name]
     if missing:
-        raise LoadError(f"{obj.name}: no program '{missing[0]}' (have {', '.join(by_name)})")
+        raise LoadError(
+            f"{where}: no program '{missing[0]}' in {obj.name} (has {', '.join(sorted(by_name))})"
+        )
     return [by_name[n] for n in names]
 
 
@@ -176,11 +183,6 @@ def _load_program(
         raise LoadError(f"program '{p.name}' (section {p.section}): {e}{why}") from e
 
 
-def pin_name(map_name: str) -> str:
-    """bpffs refuses '.' in names; libbpf's sanitize_pin_path turns them into '_'."""
-    return map_name.replace(".", "_")
-
-
 def _remove_empty_dirs(dirs: list[str]) -> None:
     for d in reversed(dirs):
         with contextlib.suppress(OSError):
@@ -210,26 +212,8 @@ def _prepare_pin_dir(pin: str) -> list[str]:
 def _pin_all(
     pin: str, progs: dict[str, LoadedProgram], maps: dict[str, LoadedMap], created: list[str]
 ) -> None:
-    for m in maps.values():
-        path = os.path.join(pin, "maps", pin_name(m.name))
-        if m.reused and m.pin == path:
-            continue  # already pinned there
-        if os.path.exists(path):
-            raise LoadError(f"{path} already exists; unload {pin} first")
-        obj_pin(m.fd, path)
-        created.append(path)
-        m.pin = path
-    for p in progs.values():
-        path = os.path.join(pin, "programs", p.name)
-        obj_pin(p.fd, path)
-        created.append(path)
-        p.pin = path
-
-
-def _unpin(paths: list[str]) -> None:
-    for path in reversed(paths):
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(path)
+    pin_maps(maps.values(), lambda m: os.path.join(pin, "maps", pin_name(m.name)), created)
+    pin_programs(progs.values(), os.path.join(pin, "programs"), created)
 
 
 def unload(pin: str) -> list[str]:

@@ -6,11 +6,23 @@ cluster; the node core and the operator both start from `parse_manifest`.
 
 from __future__ import annotations
 
+import hashlib
+import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from bpfglobals.attach.points import (
+    TCX_DIRECTIONS,
+    XDP_MODES,
+    AttachPoint,
+    CgroupPoint,
+    TcxPoint,
+    TracingPoint,
+    XdpPoint,
+    canonical,
+)
 from bpfglobals.errors import BpfGlobalsError
 
 API_VERSION = "bpfglobals.io/v1alpha1"
@@ -18,8 +30,6 @@ KIND = "BpfProgram"
 SHA256_RE = re.compile(r"^[0-9a-f]{64}$")
 # Kubernetes object names (DNS-1123 subdomain) also make safe bpffs directory names.
 NAME_RE = re.compile(r"^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$")
-XDP_MODES = ("native", "generic", "offload")
-TCX_DIRECTIONS = ("ingress", "egress")
 
 
 class ManifestError(BpfGlobalsError):
@@ -52,53 +62,9 @@ class ElfSource:
 
 
 @dataclass(frozen=True)
-class XdpAttach:
-    interface: str
-    mode: str = "native"
-    kind: str = "xdp"
-
-    def target(self) -> str:
-        return f"{self.interface} ({self.mode})"
-
-
-@dataclass(frozen=True)
-class TcxAttach:
-    interface: str
-    direction: str = "ingress"
-    kind: str = "tcx"
-
-    def target(self) -> str:
-        return f"{self.interface} ({self.direction})"
-
-
-@dataclass(frozen=True)
-class CgroupAttach:
-    path: str
-    type: str  # a libbpf section-style attach type, e.g. "cgroup_skb/ingress"
-    kind: str = "cgroup"
-
-    def target(self) -> str:
-        return f"{self.path} ({self.type})"
-
-
-@dataclass(frozen=True)
-class TracingAttach:
-    """kprobe/kretprobe/tracepoint/fentry/fexit: the target comes from the section or here."""
-
-    target_name: str | None = None  # function or "category/event"; None: from the section name
-    kind: str = "tracing"
-
-    def target(self) -> str:
-        return self.target_name or "(from section)"
-
-
-AttachSpec = XdpAttach | TcxAttach | CgroupAttach | TracingAttach
-
-
-@dataclass(frozen=True)
 class ProgramAttachment:
     name: str  # the function name in the ELF
-    attach: AttachSpec
+    attach: AttachPoint
 
 
 @dataclass(frozen=True)
@@ -168,7 +134,7 @@ def parse_elf_source(doc: Any, where: str = "spec.elf") -> ElfSource:
     return ElfSource(config_map=ref, sha256=sha)
 
 
-def parse_attach(doc: Any, where: str) -> AttachSpec:
+def parse_attach(doc: Any, where: str) -> AttachPoint:
     doc = _mapping(doc, where)
     which = _one_of(doc, ("xdp", "tcx", "cgroup", "tracing"), where)
     body = _mapping(doc[which], f"{where}.{which}")
@@ -176,38 +142,38 @@ def parse_attach(doc: Any, where: str) -> AttachSpec:
         mode = body.get("mode", "native")
         if mode not in XDP_MODES:
             raise ManifestError(f"{where}.xdp.mode: one of {', '.join(XDP_MODES)}, got {mode!r}")
-        return XdpAttach(interface=_str(body.get("interface"), f"{where}.xdp.interface"), mode=mode)
+        return XdpPoint(interface=_str(body.get("interface"), f"{where}.xdp.interface"), mode=mode)
     if which == "tcx":
         direction = body.get("direction", "ingress")
         if direction not in TCX_DIRECTIONS:
             raise ManifestError(
                 f"{where}.tcx.direction: one of {', '.join(TCX_DIRECTIONS)}, got {direction!r}"
             )
-        return TcxAttach(
+        return TcxPoint(
             interface=_str(body.get("interface"), f"{where}.tcx.interface"), direction=direction
         )
     if which == "cgroup":
-        return CgroupAttach(
+        return CgroupPoint(
             path=_str(body.get("path"), f"{where}.cgroup.path"),
             type=_str(body.get("type"), f"{where}.cgroup.type"),
         )
-    return TracingAttach(
-        target_name=_str(body.get("target"), f"{where}.tracing.target", required=False)
-    )
+    return TracingPoint(target=_str(body.get("target"), f"{where}.tracing.target", required=False))
 
 
 def parse_programs(doc: Any, where: str = "spec.programs") -> tuple[ProgramAttachment, ...]:
     if not isinstance(doc, list) or not doc:
         raise ManifestError(f"{where}: expected a non-empty list of programs")
     out: list[ProgramAttachment] = []
-    seen: set[tuple[str, AttachSpec]] = set()
+    seen: set[tuple[str, AttachPoint]] = set()
     for i, entry in enumerate(doc):
         here = f"{where}[{i}]"
         entry = _mapping(entry, here)
         name = _str(entry.get("name"), f"{here}.name")
         attach = parse_attach(entry.get("attach"), f"{here}.attach")
         if (name, attach) in seen:
-            raise ManifestError(f"{here}: program {name!r} is attached to {attach.target()} twice")
+            raise ManifestError(
+                f"{here}: program {name!r} is attached to {attach.describe()} twice"
+            )
         seen.add((name, attach))
         out.append(ProgramAttachment(name=name, attach=attach))
     return tuple(out)
@@ -252,3 +218,17 @@ def parse_spec(name: str, spec: Any) -> BpfProgramManifest:
         rollout=parse_rollout(spec.get("rollout")),
         reset_bss=bool(spec.get("resetBss", False)),
     )
+
+
+def config_hash(m: BpfProgramManifest, elf_sha256: str | None = None) -> str:
+    """The one definition of what "applied" means, shown as `configHash` by `bpfglobals get`,
+    the BpfProgramNode and the BpfProgram: the ELF digest, the values, the attachments and
+    resetBss. Where the ELF came from, the node selector and the rollout are not part of it."""
+    doc = {
+        "elf": elf_sha256 or m.elf.sha256,
+        "globals": m.globals,
+        "programs": [[p.name, p.attach.kind, canonical(p.attach)] for p in m.programs],
+        "resetBss": m.reset_bss,
+    }
+    blob = json.dumps(doc, sort_keys=True, separators=(",", ":"), default=str).encode()
+    return hashlib.sha256(blob).hexdigest()[:12]
