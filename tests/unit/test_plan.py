@@ -138,7 +138,7 @@ def test_a_vanished_variant_is_loaded_again(live) -> None:
 
 
 def test_config_hash_ignores_where_the_elf_came_from_and_the_rollout(live) -> None:
-    m1, a = wanted(live, {"verdict": 1})
+    _, a = wanted(live, {"verdict": 1})
     doc = node_manifest("p", "/elsewhere/x.bpf.o", [{"name": "live_xdp", "attach": XDP}], {})
     doc["spec"] |= {"globals": {"verdict": 1}, "rollout": {"maxUnavailable": 3}}
     b = desire(parse_manifest(doc), live, configure(live, {"verdict": 1}), SHA)
