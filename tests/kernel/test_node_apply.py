@@ -347,3 +347,34 @@ def test_gc_removes_what_no_manifest_owns(bpf_object, root, net) -> None:
     assert node.gc({"a"}) == []
     assert node.gc(set()) == ["a"]
     assert node.names() == [] and xdp_on(net.host_if) == []
+
+
+def test_attach_point_change_moves_the_running_program(bpf_object, root) -> None:
+    node = NodeReconciler(root)
+    elf = bpf_object("live")
+    cg = "/sys/fs/cgroup/unified" if os.path.isdir("/sys/fs/cgroup/unified") else "/sys/fs/cgroup"
+    a, b = (os.path.join(cg, f"bgt-{uuid.uuid4().hex[:6]}") for _ in range(2))
+    os.mkdir(a)
+    os.mkdir(b)
+    try:
+
+        def at(path: str) -> dict:
+            attach = {"cgroup": {"path": path, "type": "cgroup_skb/ingress"}}
+            return manifest("mv", elf, "cg_ingress", attach, {})
+
+        first = node.apply(parse_manifest(at(a)))
+        moved = node.apply(parse_manifest(at(b)))
+        prog = moved.status.programs[0].id
+        assert moved.action == "reattached" and prog == first.status.programs[0].id
+        assert [p["id"] for p in bpftool("cgroup", "show", b)] == [prog]
+        assert bpftool("cgroup", "show", a) in ([], None)  # the old link went with its pin
+        # a link removed behind our back is put back on the next apply, same program
+        os.unlink(f"{root}/mv/links/{os.listdir(f'{root}/mv/links')[0]}")
+        again = node.apply(parse_manifest(at(b)))
+        assert again.action == "reattached" and again.status.programs[0].id == prog
+        assert [p["id"] for p in bpftool("cgroup", "show", b)] == [prog]
+        assert node.apply(parse_manifest(at(b))).action == "unchanged"
+    finally:
+        node.delete("mv")
+        os.rmdir(a)
+        os.rmdir(b)
