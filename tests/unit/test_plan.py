@@ -145,3 +145,36 @@ def test_config_hash_ignores_where_the_elf_came_from_and_the_rollout(live) -> No
     assert a.config_hash == b.config_hash
     _, c = wanted(live, {"verdict": 2})
     assert c.config_hash != a.config_hash
+
+
+def test_operator_and_node_compute_the_same_config_hash(bpf_object) -> None:
+    """`kubectl get bpfprogram` (the operator's desired hash) and `bpfglobals get` (the
+    node's record) show one value for one configuration."""
+    from bpfglobals.node.elf_source import ElfSources
+    from bpfglobals.node.manifest import config_hash, parse_spec
+
+    elf = bpf_object("examples/xdp_drop.bpf.c")
+    sha = (
+        ElfSources()
+        .fetch(
+            parse_spec(
+                "p", {"elf": {"path": str(elf)}, "programs": [{"name": "xdp_drop", "attach": XDP}]}
+            ).elf
+        )
+        .sha256
+    )
+    spec = {
+        "elf": {
+            "configMap": {"namespace": "d", "name": "c", "key": "xdp_drop.bpf.o"},
+            "sha256": sha,
+        },
+        "programs": [{"name": "xdp_drop", "attach": XDP}],
+        "globals": {"drop_port": 53},
+        "nodeSelector": {"zone": "1"},
+    }
+    operator_side = config_hash(parse_spec("web", spec))
+    node_doc = node_manifest("web", elf, spec["programs"], spec["globals"])
+    m = parse_manifest(node_doc)
+    obj = read_object(elf)
+    node_side = desire(m, obj, configure(obj, m.globals), sha).config_hash
+    assert operator_side == node_side

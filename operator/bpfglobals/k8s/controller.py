@@ -17,7 +17,7 @@ from typing import Any
 from bpfglobals.errors import BpfGlobalsError
 from bpfglobals.k8s.aggregate import aggregate, same_status
 from bpfglobals.k8s.client import TIMEOUT, Api, is_not_found
-from bpfglobals.k8s.elf_source import fetch
+from bpfglobals.k8s.elf_source import config_map_reader
 from bpfglobals.k8s.metrics import API_WRITES, DURATION, RECONCILES
 from bpfglobals.k8s.resources import (
     API_VERSION,
@@ -26,11 +26,12 @@ from bpfglobals.k8s.resources import (
     NODE_FINALIZER,
     PROGRAM_NODES,
     PROGRAMS,
-    desired_hash,
     node_object_name,
 )
 from bpfglobals.k8s.rollout import NodeState, plan_rollout
 from bpfglobals.k8s.validate import validate
+from bpfglobals.node.elf_source import ElfSources
+from bpfglobals.node.manifest import BpfProgramManifest, config_hash, parse_spec
 
 log = logging.getLogger("bpfglobals.operator")
 EventFn = Callable[[str, str], None]  # (reason, message) -> posts a Warning Event
@@ -53,16 +54,32 @@ def now() -> str:
 class ProgramController:
     def __init__(self, api: Api) -> None:
         self.api = api
-        self._validated: dict[tuple[str, int], str | None] = {}
+        self.sources = ElfSources(config_map_reader(api.core))
+        # (name, generation) -> the spec parsed and checked against its ELF, or why not
+        self._validated: dict[tuple[str, int], BpfProgramManifest | str] = {}
         # kopf may run a spec handler and the timer of one object at once: one at a time.
         self._locks: defaultdict[str, threading.Lock] = defaultdict(threading.Lock)
+        self._guard = threading.Lock()  # over the two dicts above: worker threads share them
+
+    def forget(self, name: str) -> None:
+        """Drop what is kept about a deleted BpfProgram."""
+        with self._guard:
+            for key in [k for k in self._validated if k[0] == name]:
+                del self._validated[key]
+            self._locks.pop(name, None)
+
+    def known(self) -> set[str]:
+        with self._guard:
+            return {k[0] for k in self._validated} | set(self._locks)
 
     def reconcile(
         self, body: Mapping[str, Any], event: EventFn, nodes: NodeLabels | None = None
     ) -> dict[str, Any]:
         """Converge one BpfProgram. `nodes` (name -> labels) is the operator's watch-fed view
         of the cluster's Nodes; without it, the nodes are listed from the API."""
-        with DURATION.labels("operator").time(), self._locks[body["metadata"]["name"]]:
+        with self._guard:
+            lock = self._locks[body["metadata"]["name"]]
+        with DURATION.labels("operator").time(), lock:
             try:
                 status = self._reconcile(body, event, nodes)
                 RECONCILES.labels("operator", "ok").inc()
@@ -76,8 +93,10 @@ class ProgramController:
     ) -> dict[str, Any]:
         meta, spec = body["metadata"], body.get("spec") or {}
         name, generation = meta["name"], meta.get("generation", 1)
-        desired = desired_hash(spec)
-        invalid = self._validate(name, generation, spec, event)
+        checked = self._validate(name, generation, spec, event)
+        invalid = checked if isinstance(checked, str) else None
+        # The one config hash (`manifest.config_hash`): the node computes the same.
+        desired = config_hash(checked) if not isinstance(checked, str) else ""
         selected = select_nodes(
             spec.get("nodeSelector") or {}, self._list_nodes() if nodes is None else nodes
         )
@@ -120,19 +139,24 @@ class ProgramController:
 
     def _validate(
         self, name: str, generation: int, spec: Mapping[str, Any], event: EventFn
-    ) -> str | None:
+    ) -> BpfProgramManifest | str:
+        """The parsed spec, checked against its ELF once per generation; or why it is bad."""
         key = (name, generation)
-        if key not in self._validated:
+        with self._guard:
+            known = self._validated.get(key)
+        if known is None:
             try:
-                validate(name, spec, fetch(spec.get("elf") or {}, self.api.core))
-                self._validated[key] = None
+                known = parse_spec(name, spec)
+                validate(known, self.sources)
             except BpfGlobalsError as e:
-                self._validated[key] = str(e)
-                event("InvalidSpec", str(e))
+                known = str(e)
+                event("InvalidSpec", known)
                 log.warning("bpfprogram %s generation %s: %s", name, generation, e)
-            for old in [k for k in self._validated if k[0] == name and k[1] < generation]:
-                del self._validated[old]
-        return self._validated[key]
+            with self._guard:
+                self._validated[key] = known
+                for old in [k for k in self._validated if k[0] == name and k[1] < generation]:
+                    del self._validated[old]
+        return known
 
     def _list_nodes(self) -> NodeLabels:
         items = self.api.core.list_node(_request_timeout=TIMEOUT).items
