@@ -6,6 +6,7 @@ import argparse
 import logging
 import os
 
+from bpfglobals.cli.verbs import help_for
 from bpfglobals.errors import BpfGlobalsError
 
 
@@ -35,7 +36,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("agent", help="run the node agent in the foreground")
+    p = sub.add_parser("agent", help=help_for("agent"))
     p.add_argument("--node-name", help="this node's name (default $NODE_NAME)")
     p.add_argument("--bpffs-root", help="state root in bpffs (default /sys/fs/bpf/bpfglobals)")
     p.add_argument("--netns", help="attach interfaces in this network namespace (a path)")

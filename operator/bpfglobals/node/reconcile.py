@@ -37,9 +37,10 @@ from bpfglobals.node.elf_source import ElfSources
 from bpfglobals.node.layout import Layout, default_root
 from bpfglobals.node.manifest import BpfProgramManifest
 from bpfglobals.node.plan import LIVE_KINDS, Action, Observed, Plan, desire, plan
+from bpfglobals.node.query import applied_names, applied_status, status_of
 from bpfglobals.node.record import AppliedRecord, RecordedLink, RecordError
 from bpfglobals.node.record_store import read_record, write_record
-from bpfglobals.node.status import AppliedStatus, LinkStatus, ProgramStatus
+from bpfglobals.node.status import AppliedStatus
 from bpfglobals.node.transaction import Transaction
 from bpfglobals.values import configure
 
@@ -65,21 +66,10 @@ class NodeReconciler:
     # -- queries ------------------------------------------------------------------------------
 
     def names(self) -> list[str]:
-        if not os.path.isdir(self.root):
-            return []
-        out = []
-        for d in sorted(os.listdir(self.root)):
-            rec = read_record(os.path.join(self.root, d, "record"))
-            if rec is not None:
-                out.append(rec.name)
-        return out
+        return applied_names(self.root)
 
     def get(self, name: str) -> AppliedStatus | None:
-        lay = Layout(self.root, name)
-        rec = read_record(lay.record)
-        if rec is None:
-            return None
-        return self._status(lay, rec)
+        return applied_status(self.root, name)
 
     # -- apply --------------------------------------------------------------------------------
 
@@ -99,7 +89,7 @@ class NodeReconciler:
         lay = Layout(self.root, m.name)
         todo = plan(wanted, self._observe(lay), reset_bss=m.reset_bss)
         record = self._carry_out(lay, todo, obj, images, targets)
-        return ApplyResult(self._status(lay, record), todo.action.value)
+        return ApplyResult(status_of(lay, record), todo.action.value)
 
     def _observe(self, lay: Layout) -> Observed:
         rec = read_record(lay.record)
@@ -346,39 +336,6 @@ class NodeReconciler:
                 self.delete(rec.name if rec else entry)
                 removed.append(rec.name if rec else entry)
         return removed
-
-    # -- status -------------------------------------------------------------------------------
-
-    def _status(self, lay: Layout, rec: AppliedRecord) -> AppliedStatus:
-        by_prog: dict[str, list[LinkStatus]] = {}
-        for k in rec.links:
-            path = lay.link(k.program, k.key)
-            if os.path.exists(path):
-                with obj_get(path) as link:
-                    info = link_info(link)
-                by_prog.setdefault(k.program, []).append(LinkStatus(info.id, info.type, k.target))
-        programs = []
-        for name in rec.programs:
-            with obj_get(lay.program(rec.variant, name)) as fd:
-                info = prog_info(fd)[0]
-            programs.append(ProgramStatus(name, info.id, info.tag, tuple(by_prog.get(name, ()))))
-        maps: dict[str, int] = {}
-        for d in (lay.maps, os.path.join(lay.variant(rec.variant), "maps")):
-            if os.path.isdir(d):
-                for entry in sorted(os.listdir(d)):
-                    with obj_get(os.path.join(d, entry)) as fd:
-                        info = map_info(fd)
-                    maps[info.name] = info.id
-        return AppliedStatus(
-            name=rec.name,
-            programs=tuple(programs),
-            maps=maps,
-            globals=rec.globals,
-            config_hash=rec.config_hash,
-            elf_sha256=rec.elf_sha256,
-            loaded_at=rec.loaded_at,
-            extra={"variant": rec.variant},
-        )
 
 
 def _repin(fd: FD, path: str) -> None:
