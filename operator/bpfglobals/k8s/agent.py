@@ -205,7 +205,7 @@ class NodeAgent:
                         raise
 
     def _apply(self, spec: dict) -> dict[str, Any]:
-        manifest = parse_spec(spec["bpfProgram"], spec["program"])
+        manifest = parse_spec(spec["bpfProgram"], spec["program"], require_sha256=True)
         with self.node_lock:
             return self.node.apply(manifest).status.to_dict()
 

@@ -146,7 +146,7 @@ class ProgramController:
             known = self._validated.get(key)
         if known is None:
             try:
-                known = parse_spec(name, spec)
+                known = parse_spec(name, spec, require_sha256=True)
                 validate(known, self.sources)
             except BpfGlobalsError as e:
                 known = str(e)
