@@ -22,7 +22,6 @@ import shutil
 import statistics
 import subprocess
 import sys
-import tarfile
 import tempfile
 import time
 import uuid
@@ -33,6 +32,7 @@ sys.path.insert(0, str(ROOT))
 
 from tests.support.manifests import node_manifest  # noqa: E402
 from tests.support.progs import compile_bpf  # noqa: E402
+from tests.support.release import source_tree  # noqa: E402
 
 MAIN = "import sys; from bpfglobals.cli import main; sys.exit(main())"
 
@@ -66,17 +66,6 @@ def interleaved(commands: dict[str, tuple[list[str], dict[str, str], object]], r
         k: (statistics.median(w for w, _ in v) * 1000, statistics.median(c for _, c in v) * 1000)
         for k, v in times.items()
     }
-
-
-def source_tree(commit: str, into: Path) -> Path:
-    into.mkdir(parents=True, exist_ok=True)
-    archive = into / "src.tar"
-    subprocess.run(
-        ["git", "-C", str(ROOT), "archive", "-o", str(archive), commit, "operator"], check=True
-    )
-    with tarfile.open(archive) as tar:
-        tar.extractall(into, filter="data")
-    return into / "operator"
 
 
 def main() -> None:

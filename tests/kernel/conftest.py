@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import subprocess
+import uuid
 
 import pytest
 
@@ -16,3 +17,21 @@ def kernel_prerequisites() -> None:
         mounted = any(line.split()[1:3] == ["/sys/fs/bpf", "bpf"] for line in f)
     if not mounted:
         subprocess.run(["mount", "-t", "bpf", "bpf", "/sys/fs/bpf"], check=True)
+
+
+@pytest.fixture
+def node_root():
+    """A fresh state root for the node core in bpffs, removed afterwards."""
+    path = f"/sys/fs/bpf/bgt-node-{uuid.uuid4().hex[:8]}"
+    yield path
+    subprocess.run(["rm", "-rf", path], check=False)
+
+
+@pytest.fixture
+def cgroup_dir():
+    """A fresh cgroup v2 directory, removed afterwards (programs attach there, not to ours)."""
+    base = "/sys/fs/cgroup/unified" if os.path.isdir("/sys/fs/cgroup/unified") else "/sys/fs/cgroup"
+    path = os.path.join(base, f"bgt-{uuid.uuid4().hex[:6]}")
+    os.mkdir(path)
+    yield path
+    os.rmdir(path)

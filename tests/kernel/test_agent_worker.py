@@ -3,36 +3,16 @@ the node's bpffs state, and a reconcile that hangs turns /healthz red."""
 
 from __future__ import annotations
 
-import os
-import subprocess
+import hashlib
 import threading
 import time
 import urllib.error
 import urllib.request
-import uuid
-
-import pytest
 
 from bpfglobals.k8s.agent import NodeAgent
 from bpfglobals.k8s.metrics import Health, serve
 from bpfglobals.node.reconcile import NodeReconciler
 from tests.unit.test_metrics import free_port
-
-
-@pytest.fixture
-def root():
-    path = f"/sys/fs/bpf/bgt-agent-{uuid.uuid4().hex[:8]}"
-    yield path
-    subprocess.run(["rm", "-rf", path], check=False)
-
-
-@pytest.fixture
-def cgroup():
-    base = "/sys/fs/cgroup/unified" if os.path.isdir("/sys/fs/cgroup/unified") else "/sys/fs/cgroup"
-    path = os.path.join(base, f"bgt-{uuid.uuid4().hex[:6]}")
-    os.mkdir(path)
-    yield path
-    os.rmdir(path)
 
 
 class Timed(NodeReconciler):
@@ -60,7 +40,7 @@ class Timed(NodeReconciler):
 def node_object(elf, cgroup: str, forced: int) -> dict:
     attach = {"cgroup": {"path": cgroup, "type": "cgroup_skb/ingress"}}
     program = {
-        "elf": {"path": str(elf)},
+        "elf": {"path": str(elf), "sha256": hashlib.sha256(elf.read_bytes()).hexdigest()},
         "programs": [{"name": "cg_ingress", "attach": attach}],
         "globals": {"forced_verdict": forced},
     }
@@ -70,7 +50,8 @@ def node_object(elf, cgroup: str, forced: int) -> dict:
     }
 
 
-def test_gc_and_apply_never_run_at_once(bpf_object, root, cgroup) -> None:
+def test_gc_and_apply_never_run_at_once(bpf_object, node_root, cgroup_dir) -> None:
+    root, cgroup = node_root, cgroup_dir
     node = Timed(root)
     agent = NodeAgent(None, "n1", node, Health())
     elf = bpf_object("live")
@@ -105,7 +86,8 @@ def healthz(port: int) -> tuple[int, str]:
         return e.code, e.read().decode()
 
 
-def test_a_stuck_apply_turns_healthz_red(bpf_object, root, cgroup) -> None:
+def test_a_stuck_apply_turns_healthz_red(bpf_object, node_root, cgroup_dir) -> None:
+    root, cgroup = node_root, cgroup_dir
     health = Health(grace=60, stuck_after=0.5)
     port = free_port()
     serve("127.0.0.1", 0, port, health)

@@ -30,10 +30,8 @@ XDP_DROP, XDP_PASS = 1, 2
 
 
 @pytest.fixture
-def root():
-    path = f"/sys/fs/bpf/bgt-node-{uuid.uuid4().hex[:8]}"
-    yield path
-    subprocess.run(["rm", "-rf", path], check=False)
+def root(node_root):
+    return node_root
 
 
 @pytest.fixture

@@ -8,11 +8,8 @@ state without reloading and without exit 1.
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
-import tarfile
-import uuid
 from pathlib import Path
 
 import pytest
@@ -20,9 +17,9 @@ import pytest
 from bpfglobals.node.manifest import parse_manifest
 from bpfglobals.node.reconcile import NodeReconciler
 from tests.support.manifests import node_manifest
+from tests.support.release import source_tree
 
 RELEASE_1 = "a20b8cb"
-REPO = Path(__file__).resolve().parents[2]
 APPLY = """
 import json, sys
 from bpfglobals.node.manifest import parse_manifest
@@ -32,36 +29,15 @@ print(json.dumps([r.action, r.status.programs[0].id]))
 """
 
 
-@pytest.fixture
-def root():
-    path = f"/sys/fs/bpf/bgt-upgrade-{uuid.uuid4().hex[:8]}"
-    yield path
-    subprocess.run(["rm", "-rf", path], check=False)
-
-
-@pytest.fixture
-def cgroup():
-    base = "/sys/fs/cgroup/unified" if os.path.isdir("/sys/fs/cgroup/unified") else "/sys/fs/cgroup"
-    path = os.path.join(base, f"bgt-{uuid.uuid4().hex[:6]}")
-    os.mkdir(path)
-    yield path
-    os.rmdir(path)
-
-
 @pytest.fixture(scope="module")
 def release_1(tmp_path_factory) -> Path:
-    """The operator/ tree of release 1, from git."""
-    out = tmp_path_factory.mktemp("release1")
-    archive = out / "src.tar"
-    subprocess.run(
-        ["git", "-C", str(REPO), "archive", "-o", str(archive), RELEASE_1, "operator"], check=True
-    )
-    with tarfile.open(archive) as tar:
-        tar.extractall(out, filter="data")
-    return out / "operator"
+    return source_tree(RELEASE_1, tmp_path_factory.mktemp("release1"))
 
 
-def test_record_written_by_release_1_is_adopted(bpf_object, root, cgroup, release_1) -> None:
+def test_record_written_by_release_1_is_adopted(
+    bpf_object, node_root, cgroup_dir, release_1
+) -> None:
+    root, cgroup = node_root, cgroup_dir
     elf = bpf_object("live")
     attach = {"cgroup": {"path": cgroup, "type": "cgroup_skb/ingress"}}
     doc = node_manifest("up", elf, [{"name": "cg_ingress", "attach": attach}], {"verdict": 1})
