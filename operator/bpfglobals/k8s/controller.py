@@ -55,8 +55,9 @@ class ProgramController:
     def __init__(self, api: Api) -> None:
         self.api = api
         self.sources = ElfSources(config_map_reader(api.core))
-        # (name, generation) -> the spec parsed and checked against its ELF, or why not
-        self._validated: dict[tuple[str, int], BpfProgramManifest | str] = {}
+        # (name, generation) -> the parsed spec (None if it does not parse) and why it
+        # cannot run (None: it can)
+        self._validated: dict[tuple[str, int], tuple[BpfProgramManifest | None, str | None]] = {}
         # kopf may run a spec handler and the timer of one object at once: one at a time.
         self._locks: defaultdict[str, threading.Lock] = defaultdict(threading.Lock)
         self._guard = threading.Lock()  # over the two dicts above: worker threads share them
@@ -93,15 +94,19 @@ class ProgramController:
     ) -> dict[str, Any]:
         meta, spec = body["metadata"], body.get("spec") or {}
         name, generation = meta["name"], meta.get("generation", 1)
-        checked = self._validate(name, generation, spec, event)
-        invalid = checked if isinstance(checked, str) else None
+        m, invalid = self._validate(name, generation, spec, event)
         # The one config hash (`manifest.config_hash`): the node computes the same.
-        desired = config_hash(checked) if not isinstance(checked, str) else ""
-        selected = select_nodes(
-            spec.get("nodeSelector") or {}, self._list_nodes() if nodes is None else nodes
+        desired = config_hash(m) if m is not None and invalid is None else ""
+        # A spec the apiserver stored always parses (tests/e2e/test_schema_agreement.py);
+        # if one did not, no node is selected rather than a guess from raw fields.
+        selector = m.node_selector if m is not None else None
+        selected = (
+            []
+            if selector is None
+            else select_nodes(selector, self._list_nodes() if nodes is None else nodes)
         )
         objects = self._node_objects(name)
-        if invalid is None:
+        if m is not None and invalid is None:
             states = {
                 n: NodeState(
                     n,
@@ -111,8 +116,7 @@ class ProgramController:
                 )
                 for n, o in objects.items()
             }
-            limit = (spec.get("rollout") or {}).get("maxUnavailable")
-            plan = plan_rollout(desired, selected, states, limit)
+            plan = plan_rollout(desired, selected, states, m.rollout.max_unavailable)
             for node in plan.create:
                 self._create_node_object(body, node, desired)
             for node in plan.update:
@@ -125,7 +129,7 @@ class ProgramController:
         status = aggregate(
             generation=generation,
             desired=desired,
-            elf_sha=(spec.get("elf") or {}).get("sha256", ""),
+            elf_sha=(m.elf.sha256 or "") if m is not None else "",
             selected=selected,
             nodes={n: o for n, o in objects.items() if n in selected},
             previous=previous,
@@ -139,18 +143,21 @@ class ProgramController:
 
     def _validate(
         self, name: str, generation: int, spec: Mapping[str, Any], event: EventFn
-    ) -> BpfProgramManifest | str:
-        """The parsed spec, checked against its ELF once per generation; or why it is bad."""
+    ) -> tuple[BpfProgramManifest | None, str | None]:
+        """The parsed spec and, once per generation, why it cannot run (checked against its
+        ELF: programs exist, values fit), or None."""
         key = (name, generation)
         with self._guard:
             known = self._validated.get(key)
         if known is None:
+            m: BpfProgramManifest | None = None
             try:
-                known = parse_spec(name, spec, require_sha256=True)
-                validate(known, self.sources)
+                m = parse_spec(name, spec, require_sha256=True)
+                validate(m, self.sources)
+                known = (m, None)
             except BpfGlobalsError as e:
-                known = str(e)
-                event("InvalidSpec", known)
+                known = (m, str(e))
+                event("InvalidSpec", str(e))
                 log.warning("bpfprogram %s generation %s: %s", name, generation, e)
             with self._guard:
                 self._validated[key] = known
