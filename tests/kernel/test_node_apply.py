@@ -376,3 +376,33 @@ def test_attach_point_change_moves_the_running_program(bpf_object, root) -> None
         node.delete("mv")
         os.rmdir(a)
         os.rmdir(b)
+
+
+def test_a_failure_after_the_first_swap_undoes_every_step(bpf_object, root, net) -> None:
+    """The apply transaction: the second link's swap fails (an injected ENOMEM), so the first
+    swap is swapped back, the live .data write restored, the new variant removed."""
+    import errno
+
+    from bpfglobals.kernel.constants import Cmd
+    from bpfglobals.kernel.syscall import inject_fault
+
+    node = NodeReconciler(root)
+    elf = bpf_object("live")
+    programs = [
+        {"name": "live_xdp", "attach": {"xdp": {"interface": net.host_if, "mode": "generic"}}},
+        {"name": "tcx_pass", "attach": {"tcx": {"interface": net.host_if}}},
+    ]
+    first = node.apply(parse_manifest(node_manifest("tx", elf, programs, {"verdict": 2})))
+    running = {p.name: p.id for p in first.status.programs}
+    wanted = parse_manifest(node_manifest("tx", elf, programs, {"verdict": 1, "forced_verdict": 2}))
+    with inject_fault(Cmd.LINK_UPDATE, errno.ENOMEM, after=1), pytest.raises(AttachError):
+        node.apply(wanted)
+    for p in node.get("tx").programs:  # what the links run, read back from the kernel
+        assert bpftool("link", "show", "id", str(p.links[0].id))["prog_id"] == running[p.name]
+    assert section_vars(f"{root}/tx/maps/_data", ".data")["verdict"] == 2  # restored
+    assert os.listdir(f"{root}/tx/variants") == [str(first.status.extra["variant"])]
+    assert node.get("tx").globals == {"verdict": 2}
+    again = node.apply(wanted)  # without the fault the same change goes through
+    assert again.action == "reloaded"
+    assert all(p.id != running[p.name] for p in again.status.programs)
+    assert section_vars(f"{root}/tx/maps/_data", ".data")["verdict"] == 1
