@@ -29,7 +29,7 @@ from tests.support.progs import compile_bpf  # noqa: E402
 from tests.support.stack import Stack, wait_for  # noqa: E402
 
 from bpfglobals.devcluster import DevCluster  # noqa: E402
-from bpfglobals.k8s.resources import desired_hash  # noqa: E402
+from bpfglobals.node.manifest import config_hash, parse_spec  # noqa: E402
 
 WRITE_VERBS = ("POST", "PUT", "PATCH", "DELETE")
 
@@ -116,7 +116,7 @@ def rollout(kubectl, docs: list[dict], what: str, pairs: int) -> None:
     marks = {"kubectl apply returned": time.perf_counter() - t}
     programs = json.loads(kubectl("get", "bpfprograms", "-o", "json").stdout)["items"]
     generations = {o["metadata"]["name"]: o["metadata"]["generation"] for o in programs}
-    wanted = {desired_hash(o["spec"]) for o in programs}
+    wanted = {config_hash(parse_spec(o["metadata"]["name"], o["spec"])) for o in programs}
 
     def progress():
         if "operator wrote every node object" not in marks or "agents applied" not in marks:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import subprocess
+import uuid
 from pathlib import Path
 
 import pytest
@@ -31,3 +32,21 @@ def vmlinux_h(tmp_path_factory: pytest.TempPathFactory) -> Path:
     ).stdout
     (out / "vmlinux.h").write_text(header)
     return out
+
+
+@pytest.fixture
+def node_root():
+    """A fresh state root for the node core in bpffs, removed afterwards."""
+    path = f"/sys/fs/bpf/bgt-node-{uuid.uuid4().hex[:8]}"
+    yield path
+    subprocess.run(["rm", "-rf", path], check=False)
+
+
+@pytest.fixture
+def cgroup_dir():
+    """A fresh cgroup v2 directory, removed afterwards (programs attach there, not to ours)."""
+    base = "/sys/fs/cgroup/unified" if os.path.isdir("/sys/fs/cgroup/unified") else "/sys/fs/cgroup"
+    path = os.path.join(base, f"bgt-{uuid.uuid4().hex[:6]}")
+    os.mkdir(path)
+    yield path
+    os.rmdir(path)

@@ -30,10 +30,8 @@ XDP_DROP, XDP_PASS = 1, 2
 
 
 @pytest.fixture
-def root():
-    path = f"/sys/fs/bpf/bgt-node-{uuid.uuid4().hex[:8]}"
-    yield path
-    subprocess.run(["rm", "-rf", path], check=False)
+def root(node_root):
+    return node_root
 
 
 @pytest.fixture
@@ -347,3 +345,64 @@ def test_gc_removes_what_no_manifest_owns(bpf_object, root, net) -> None:
     assert node.gc({"a"}) == []
     assert node.gc(set()) == ["a"]
     assert node.names() == [] and xdp_on(net.host_if) == []
+
+
+def test_attach_point_change_moves_the_running_program(bpf_object, root) -> None:
+    node = NodeReconciler(root)
+    elf = bpf_object("live")
+    cg = "/sys/fs/cgroup/unified" if os.path.isdir("/sys/fs/cgroup/unified") else "/sys/fs/cgroup"
+    a, b = (os.path.join(cg, f"bgt-{uuid.uuid4().hex[:6]}") for _ in range(2))
+    os.mkdir(a)
+    os.mkdir(b)
+    try:
+
+        def at(path: str) -> dict:
+            attach = {"cgroup": {"path": path, "type": "cgroup_skb/ingress"}}
+            return manifest("mv", elf, "cg_ingress", attach, {})
+
+        first = node.apply(parse_manifest(at(a)))
+        moved = node.apply(parse_manifest(at(b)))
+        prog = moved.status.programs[0].id
+        assert moved.action == "reattached" and prog == first.status.programs[0].id
+        assert [p["id"] for p in bpftool("cgroup", "show", b)] == [prog]
+        assert bpftool("cgroup", "show", a) in ([], None)  # the old link went with its pin
+        # a link removed behind our back is put back on the next apply, same program
+        os.unlink(f"{root}/mv/links/{os.listdir(f'{root}/mv/links')[0]}")
+        again = node.apply(parse_manifest(at(b)))
+        assert again.action == "reattached" and again.status.programs[0].id == prog
+        assert [p["id"] for p in bpftool("cgroup", "show", b)] == [prog]
+        assert node.apply(parse_manifest(at(b))).action == "unchanged"
+    finally:
+        node.delete("mv")
+        os.rmdir(a)
+        os.rmdir(b)
+
+
+def test_a_failure_after_the_first_swap_undoes_every_step(bpf_object, root, net) -> None:
+    """The apply transaction: the second link's swap fails (an injected ENOMEM), so the first
+    swap is swapped back, the live .data write restored, the new variant removed."""
+    import errno
+
+    from bpfglobals.kernel.constants import Cmd
+    from bpfglobals.kernel.syscall import inject_fault
+
+    node = NodeReconciler(root)
+    elf = bpf_object("live")
+    programs = [
+        {"name": "live_xdp", "attach": {"xdp": {"interface": net.host_if, "mode": "generic"}}},
+        {"name": "tcx_pass", "attach": {"tcx": {"interface": net.host_if}}},
+    ]
+    first = node.apply(parse_manifest(node_manifest("tx", elf, programs, {"verdict": 2})))
+    running = {p.name: p.id for p in first.status.programs}
+    wanted = parse_manifest(node_manifest("tx", elf, programs, {"verdict": 1, "forced_verdict": 2}))
+    with inject_fault(Cmd.LINK_UPDATE, errno.ENOMEM, after=1), pytest.raises(AttachError):
+        node.apply(wanted)
+    for p in node.get("tx").programs:  # what the links run, read back from the kernel
+        assert bpftool("link", "show", "id", str(p.links[0].id))["prog_id"] == running[p.name]
+    assert section_vars(f"{root}/tx/maps/_data", ".data")["verdict"] == 2  # restored
+    assert os.listdir(f"{root}/tx/variants") == [str(first.status.extra["variant"])]
+    assert node.get("tx").globals == {"verdict": 2}
+    again = node.apply(wanted)  # without the fault the same change goes through
+    assert again.action == "reloaded"
+    assert all(p.id != running[p.name] for p in again.status.programs)
+    assert section_vars(f"{root}/tx/maps/_data", ".data")["verdict"] == 1

@@ -7,8 +7,9 @@ import pytest
 
 from bpfglobals.k8s.aggregate import aggregate, same_status
 from bpfglobals.k8s.controller import select_nodes
-from bpfglobals.k8s.resources import desired_hash, node_object_name
+from bpfglobals.k8s.resources import node_object_name
 from bpfglobals.k8s.rollout import NodeState, max_unavailable, plan_rollout
+from bpfglobals.node.manifest import config_hash, parse_spec
 
 NODES = ["n1", "n2", "n3", "n4", "n5"]
 
@@ -141,12 +142,21 @@ def test_select_nodes_matches_every_label() -> None:
     assert select_nodes({}, nodes) == ["a", "b", "c"]
 
 
+def desired_hash(spec: dict) -> str:
+    return config_hash(parse_spec("p", spec))
+
+
 def test_the_config_hash_covers_what_runs_not_how_it_rolls_out() -> None:
-    spec = {"elf": {"path": "/x.o", "sha256": "a" * 64}, "globals": {"p": 1}, "programs": []}
+    programs = [{"name": "f", "attach": {"tracing": {}}}]
+    spec = {"elf": {"path": "/x.o", "sha256": "a" * 64}, "globals": {"p": 1}, "programs": programs}
     h = desired_hash(spec)
     assert desired_hash({**spec, "rollout": {"maxUnavailable": 3}, "nodeSelector": {}}) == h
     assert desired_hash({**spec, "globals": {"p": 2}}) != h
     assert desired_hash({**spec, "resetBss": True}) != h
+    # the digest is what counts, not where the object is fetched from
+    moved = {**spec, "elf": {"url": "https://example.org/x.o", "sha256": "a" * 64}}
+    assert desired_hash(moved) == h
+    assert desired_hash({**spec, "elf": {"path": "/x.o", "sha256": "b" * 64}}) != h
 
 
 def test_node_object_names_fit_and_stay_distinct() -> None:

@@ -8,7 +8,8 @@ import subprocess
 import pytest
 from elftools.elf.elffile import ELFFile
 
-from bpfglobals.attach.targets import AttachError, AttachPoint, resolve
+from bpfglobals.attach.points import AttachPoint, TracingPoint, XdpPoint
+from bpfglobals.attach.targets import AttachError, resolve
 from bpfglobals.elf import parse_btf
 from bpfglobals.elf.btf_types import BtfKind
 from bpfglobals.elf.kernel_btf import LazyBtf
@@ -63,13 +64,13 @@ def _type(section: str) -> ProgramType:
 @pytest.mark.parametrize(
     ("section", "point", "why"),
     [
-        ("kprobe/do_unlinkat", AttachPoint("tracing"), "kprobe"),
-        ("iter/task", AttachPoint("tracing"), "trace_iter programs cannot be attached"),
-        ("fentry/foo", AttachPoint("tracing", trace_target="bar"), "fixed by its section (foo)"),
-        ("raw_tp", AttachPoint("tracing"), "name the raw tracepoint"),
-        ("tracepoint", AttachPoint("tracing"), "a tracepoint is 'category/name'"),
-        ("xdp", AttachPoint("tracing"), "tracing attach needs a tracepoint"),
-        ("tp_btf/sys_enter", AttachPoint("xdp", interface="lo", mode="generic"), "XDP attach"),
+        ("kprobe/do_unlinkat", TracingPoint(), "kprobe"),
+        ("iter/task", TracingPoint(), "trace_iter programs cannot be attached"),
+        ("fentry/foo", TracingPoint(target="bar"), "fixed by its section (foo)"),
+        ("raw_tp", TracingPoint(), "name the raw tracepoint"),
+        ("tracepoint", TracingPoint(), "a tracepoint is 'category/name'"),
+        ("xdp", TracingPoint(), "tracing attach needs a tracepoint"),
+        ("tp_btf/sys_enter", XdpPoint(interface="lo", mode="generic"), "XDP attach"),
     ],
 )
 def test_attach_mistakes_are_named(section: str, point: AttachPoint, why: str) -> None:
@@ -79,7 +80,7 @@ def test_attach_mistakes_are_named(section: str, point: AttachPoint, why: str) -
 
 
 def test_btf_typed_programs_take_their_target_from_the_section() -> None:
-    r = resolve(AttachPoint("tracing"), _type("fexit/do_unlinkat"), "prog")
+    r = resolve(TracingPoint(), _type("fexit/do_unlinkat"), "prog")
     assert (r.trace, r.trace_name, r.updatable) == ("btf", "do_unlinkat", False)
-    r = resolve(AttachPoint("tracing", trace_target="sched_switch"), _type("raw_tp"), "prog")
+    r = resolve(TracingPoint(target="sched_switch"), _type("raw_tp"), "prog")
     assert (r.trace, r.trace_name) == ("raw_tp", "sched_switch")

@@ -1,8 +1,4 @@
-"""Attach points: what a manifest's `attach:` means to BPF_LINK_CREATE, checked up front.
-
-The node core passes its manifest attach specs through these plain records so that this layer
-does not depend on the manifest model (dependencies point down).
-"""
+"""What an attach point means to BPF_LINK_CREATE, checked up front (before anything loads)."""
 
 from __future__ import annotations
 
@@ -10,6 +6,7 @@ import os
 import socket
 from dataclasses import dataclass
 
+from bpfglobals.attach.points import AttachPoint, CgroupPoint, TcxPoint, TracingPoint, XdpPoint
 from bpfglobals.elf.model import ProgramType
 from bpfglobals.elf.progtypes import program_type
 from bpfglobals.errors import BpfGlobalsError
@@ -21,26 +18,6 @@ XDP_FLAGS = {"generic": 1 << 1, "native": 1 << 2, "offload": 1 << 3}  # XDP_FLAG
 
 class AttachError(BpfGlobalsError):
     """A program cannot be attached where the manifest asks (what, where, why)."""
-
-
-@dataclass(frozen=True)
-class AttachPoint:
-    kind: str  # "xdp", "tcx", "cgroup", "tracing"
-    interface: str = ""
-    mode: str = ""  # xdp: native/generic/offload
-    direction: str = ""  # tcx: ingress/egress
-    cgroup_path: str = ""
-    cgroup_type: str = ""  # libbpf section spelling: "cgroup_skb/ingress"
-    trace_target: str = ""  # tracing: overrides the section's target (tracepoint, raw_tp)
-
-    def describe(self) -> str:
-        if self.kind == "xdp":
-            return f"{self.interface} ({self.mode})"
-        if self.kind == "tcx":
-            return f"{self.interface} ({self.direction})"
-        if self.kind == "tracing":
-            return self.trace_target or "(target from the section)"
-        return f"{self.cgroup_path} ({self.cgroup_type})"
 
 
 @dataclass(frozen=True)
@@ -63,44 +40,51 @@ class ResolvedAttach:
 
 def resolve(point: AttachPoint, prog: ProgramType, prog_name: str) -> ResolvedAttach:
     where = f"program '{prog_name}' ({prog.prog_type or 'unknown type'}) on {point.describe()}"
-    if point.kind == "xdp":
-        _expect(prog.prog_type == "xdp", where, 'XDP attach needs a SEC("xdp") program')
-        return ResolvedAttach(
-            attach_type_id("xdp"), _ifindex(point.interface, where), flags=XDP_FLAGS[point.mode]
-        )
-    if point.kind == "tcx":
-        _expect(
-            prog.prog_type == "sched_cls",
-            where,
-            'tcx attach needs a SEC("tcx/ingress"), SEC("tc") or SEC("classifier") program',
-        )
-        return ResolvedAttach(
-            attach_type_id(f"tcx_{point.direction}"), _ifindex(point.interface, where)
-        )
-    if point.kind == "cgroup":
-        wanted = program_type(point.cgroup_type)
-        _expect(
-            wanted is not None
-            and wanted.attach_type is not None
-            and wanted.prog_type.startswith(("cgroup", "sock_ops")),
-            where,
-            f"unknown cgroup attach type {point.cgroup_type!r} (e.g. cgroup_skb/ingress)",
-        )
-        assert wanted is not None and wanted.attach_type is not None
-        _expect(
-            wanted.prog_type == prog.prog_type,
-            where,
-            f"{point.cgroup_type} needs a {wanted.prog_type} program",
-        )
-        _expect(os.path.isdir(point.cgroup_path), where, "the cgroup directory does not exist")
-        return ResolvedAttach(attach_type_id(wanted.attach_type), cgroup_path=point.cgroup_path)
-    if point.kind == "tracing":
-        return _resolve_tracing(point, prog, where)
-    raise AttachError(f"{where}: unknown attach kind {point.kind!r}")
+    match point:
+        case XdpPoint():
+            _expect(prog.prog_type == "xdp", where, 'XDP attach needs a SEC("xdp") program')
+            return ResolvedAttach(
+                attach_type_id("xdp"),
+                _ifindex(point.interface, where),
+                flags=XDP_FLAGS[point.mode],
+            )
+        case TcxPoint():
+            _expect(
+                prog.prog_type == "sched_cls",
+                where,
+                'tcx attach needs a SEC("tcx/ingress"), SEC("tc") or SEC("classifier") program',
+            )
+            return ResolvedAttach(
+                attach_type_id(f"tcx_{point.direction}"), _ifindex(point.interface, where)
+            )
+        case CgroupPoint():
+            return _resolve_cgroup(point, prog, where)
+        case TracingPoint():
+            return _resolve_tracing(point, prog, where)
+    raise AttachError(f"{where}: unknown attach point {point!r}")
 
 
-def _resolve_tracing(point: AttachPoint, prog: ProgramType, where: str) -> ResolvedAttach:
-    target = point.trace_target or prog.attach_target or ""
+def _resolve_cgroup(point: CgroupPoint, prog: ProgramType, where: str) -> ResolvedAttach:
+    wanted = program_type(point.type)
+    _expect(
+        wanted is not None
+        and wanted.attach_type is not None
+        and wanted.prog_type.startswith(("cgroup", "sock_ops")),
+        where,
+        f"unknown cgroup attach type {point.type!r} (e.g. cgroup_skb/ingress)",
+    )
+    assert wanted is not None and wanted.attach_type is not None
+    _expect(
+        wanted.prog_type == prog.prog_type,
+        where,
+        f"{point.type} needs a {wanted.prog_type} program",
+    )
+    _expect(os.path.isdir(point.path), where, "the cgroup directory does not exist")
+    return ResolvedAttach(attach_type_id(wanted.attach_type), cgroup_path=point.path)
+
+
+def _resolve_tracing(point: TracingPoint, prog: ProgramType, where: str) -> ResolvedAttach:
+    target = point.target or prog.attach_target or ""
     if prog.prog_type in ("tracing", "lsm"):
         _expect(
             prog.attach_type in _BTF_LINKED,
@@ -108,7 +92,7 @@ def _resolve_tracing(point: AttachPoint, prog: ProgramType, where: str) -> Resol
             f"{prog.attach_type} programs cannot be attached by bpfglobals",
         )
         _expect(
-            not point.trace_target or point.trace_target == prog.attach_target,
+            not point.target or point.target == prog.attach_target,
             where,
             f"the target of a {prog.attach_type} program is fixed by its section "
             f"({prog.attach_target}) when it is loaded; tracing.target cannot change it",

@@ -8,20 +8,29 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from pathlib import Path
-
-import yaml
+from typing import TYPE_CHECKING
 
 from bpfglobals.cli.table import format_table
+from bpfglobals.cli.verbs import help_for
+from bpfglobals.errors import BpfGlobalsError
 from bpfglobals.node.layout import ROOT_ENV, default_root
-from bpfglobals.node.manifest import ManifestError, parse_manifest
-from bpfglobals.node.reconcile import NodeReconciler
-from bpfglobals.node.status import AppliedStatus
+
+if TYPE_CHECKING:
+    from bpfglobals.node.status import AppliedStatus
+
+# Each verb imports what it uses when it runs: `get` reads bpffs only, `apply` needs the ELF
+# parser, the loader and YAML (see bench/cli_startup.py).
 
 
 def _documents(path: str) -> list[dict]:
+    import yaml
+
+    from bpfglobals.node.manifest import ManifestError
+
     try:
-        text = Path(path).read_text() if path != "-" else __import__("sys").stdin.read()
+        text = Path(path).read_text() if path != "-" else sys.stdin.read()
     except OSError as e:
         raise ManifestError(f"{path}: {e.strerror}") from None
     try:
@@ -32,6 +41,9 @@ def _documents(path: str) -> list[dict]:
 
 
 def run_apply(args: argparse.Namespace) -> int:
+    from bpfglobals.node.manifest import parse_manifest
+    from bpfglobals.node.reconcile import NodeReconciler
+
     node = NodeReconciler(args.bpffs_root)
     base = Path(args.filename).resolve().parent if args.filename != "-" else Path.cwd()
     manifests = [parse_manifest(d) for d in _documents(args.filename)]  # all valid first
@@ -49,6 +61,8 @@ def _print(statuses: list[AppliedStatus | None], output: str) -> None:
         print(json.dumps(items[0] if len(items) == 1 else {"items": items}, indent=2))
         return
     if output == "yaml":
+        import yaml
+
         print(
             yaml.safe_dump(items[0] if len(items) == 1 else {"items": items}, sort_keys=False),
             end="",
@@ -79,20 +93,24 @@ def _print(statuses: list[AppliedStatus | None], output: str) -> None:
 
 
 def run_get(args: argparse.Namespace) -> int:
-    node = NodeReconciler(args.bpffs_root)
+    from bpfglobals.node.query import applied_names, applied_status
+
+    root = args.bpffs_root or default_root()
     if args.name:
-        status = node.get(args.name)
+        status = applied_status(root, args.name)
         if status is None:
-            raise ManifestError(f'bpfprogram "{args.name}" not found on this node')
+            raise BpfGlobalsError(f'bpfprogram "{args.name}" not found on this node')
         _print([status], args.output or "table")
     else:
-        _print([node.get(n) for n in node.names()], args.output or "table")
+        _print([applied_status(root, n) for n in applied_names(root)], args.output or "table")
     return 0
 
 
 def run_delete(args: argparse.Namespace) -> int:
+    from bpfglobals.node.reconcile import NodeReconciler
+
     if not NodeReconciler(args.bpffs_root).delete(args.name):
-        raise ManifestError(f'bpfprogram "{args.name}" not found on this node')
+        raise BpfGlobalsError(f'bpfprogram "{args.name}" not found on this node')
     print(f"bpfprogram/{args.name} deleted")
     return 0
 
@@ -106,17 +124,17 @@ def _root_option(p: argparse.ArgumentParser) -> None:
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    a = sub.add_parser("apply", help="converge this machine to BpfProgram manifest(s)")
+    a = sub.add_parser("apply", help=help_for("apply"))
     a.add_argument("-f", "--filename", required=True, help="manifest file (YAML, may hold several)")
     a.add_argument("-o", "--output", choices=["table", "wide", "json", "yaml"])
     _root_option(a)
     a.set_defaults(func=run_apply)
-    g = sub.add_parser("get", help="show applied BpfPrograms: program, map and link IDs")
+    g = sub.add_parser("get", help=help_for("get"))
     g.add_argument("name", nargs="?")
     g.add_argument("-o", "--output", choices=["table", "wide", "json", "yaml"])
     _root_option(g)
     g.set_defaults(func=run_get)
-    d = sub.add_parser("delete", help="detach and unpin an applied BpfProgram")
+    d = sub.add_parser("delete", help=help_for("delete"))
     d.add_argument("name")
     _root_option(d)
     d.set_defaults(func=run_delete)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 
+from bpfglobals.cli.verbs import help_for
 from bpfglobals.devcluster import DevCluster
 
 
@@ -22,7 +23,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("dev-cluster", help="a local kube-apiserver + etcd on loopback")
+    p = sub.add_parser("dev-cluster", help=help_for("dev-cluster"))
     p.add_argument("action", choices=["up", "down", "env"])
     p.add_argument(
         "--state-dir", help="default $BPFGLOBALS_DEVCLUSTER_DIR or /var/run/bpfglobals-devcluster"

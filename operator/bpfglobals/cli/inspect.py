@@ -6,6 +6,7 @@ import argparse
 import json
 
 from bpfglobals.cli.table import format_table
+from bpfglobals.cli.verbs import help_for
 from bpfglobals.elf import MapSpec, ObjectSpec, read_object
 from bpfglobals.elf.btf_types import FuncProto
 from bpfglobals.elf.core_relo import describe as describe_core_relo
@@ -278,7 +279,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("inspect", help="show programs, maps and global variables of an object")
+    p = sub.add_parser("inspect", help=help_for("inspect"))
     p.add_argument("object", help="BPF ELF object (clang -O2 -g -target bpf)")
     p.add_argument("--json", action="store_true", help="machine-readable output")
     p.set_defaults(func=run)

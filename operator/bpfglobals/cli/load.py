@@ -8,6 +8,7 @@ import logging
 
 from bpfglobals.cli.table import format_table
 from bpfglobals.cli.values_args import add_value_options, values_from
+from bpfglobals.cli.verbs import help_for
 from bpfglobals.elf import read_object
 from bpfglobals.kernel.bpffs import ensure_bpffs
 from bpfglobals.loader import load, unload
@@ -58,7 +59,7 @@ def run_unload(args: argparse.Namespace) -> int:
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("load", help="load an object with configured globals and pin it")
+    p = sub.add_parser("load", help=help_for("load"))
     p.add_argument("object")
     p.add_argument("--pin", required=True, help="bpffs directory, e.g. /sys/fs/bpf/myprog")
     p.add_argument("--program", action="append", help="load only this program (repeatable)")
@@ -72,6 +73,6 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("-v", "--verbose", action="store_true", help="log the loader's decisions")
     add_value_options(p)
     p.set_defaults(func=run_load)
-    u = sub.add_parser("unload", help="remove what `load --pin DIR` pinned")
+    u = sub.add_parser("unload", help=help_for("unload"))
     u.add_argument("pin")
     u.set_defaults(func=run_unload)

@@ -6,6 +6,8 @@ import argparse
 import logging
 import os
 
+from bpfglobals.cli.verbs import help_for
+
 
 def run(args: argparse.Namespace) -> int:
     from bpfglobals.k8s.metrics import Health, serve
@@ -20,7 +22,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("operator", help="run the BpfProgram operator (kopf) in the foreground")
+    p = sub.add_parser("operator", help=help_for("operator"))
     p.add_argument("--kubeconfig", help="default: in-cluster, $KUBECONFIG, ~/.kube/config")
     p.add_argument("--listen", default="0.0.0.0", help="address of /healthz and /metrics")
     p.add_argument("--metrics-port", type=int, default=8080, help="Prometheus /metrics (0: off)")

@@ -7,6 +7,7 @@ import os
 from pathlib import Path
 
 from bpfglobals.cli.values_args import add_value_options, values_from
+from bpfglobals.cli.verbs import help_for
 from bpfglobals.elf import read_object
 from bpfglobals.values import render
 
@@ -22,7 +23,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("render", help="write a copy of an object with new global defaults")
+    p = sub.add_parser("render", help=help_for("render"))
     p.add_argument("object")
     p.add_argument("-o", "--output", required=True, help="where to write the new object")
     add_value_options(p)

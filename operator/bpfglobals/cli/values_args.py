@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import argparse
 
-from bpfglobals.values import gather_values
-
 
 def add_value_options(p: argparse.ArgumentParser) -> None:
     p.add_argument(
@@ -26,4 +24,8 @@ def add_value_options(p: argparse.ArgumentParser) -> None:
 
 
 def values_from(args: argparse.Namespace) -> dict[str, object]:
+    if not args.values and not args.set:
+        return {}  # no values given: YAML and the value parsers are not even imported
+    from bpfglobals.values import gather_values
+
     return gather_values(args.values, args.set)

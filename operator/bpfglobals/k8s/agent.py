@@ -9,30 +9,25 @@ unreachable: the agent retries with backoff and re-adopts pinned state on restar
 from __future__ import annotations
 
 import datetime
-import hashlib
 import logging
-import os
 import queue
 import threading
 import time
-from pathlib import Path
 from typing import Any
 
 from kubernetes import watch
 
 from bpfglobals.errors import BpfGlobalsError
 from bpfglobals.k8s.client import Api, is_not_found
-from bpfglobals.k8s.elf_source import fetch
 from bpfglobals.k8s.metrics import API_WRITES, DURATION, LOADED, RECONCILES, Health
 from bpfglobals.k8s.resources import (
-    API_VERSION,
     GROUP,
     LABEL_NODE,
     NODE_FINALIZER,
     PROGRAM_NODES,
     VERSION,
 )
-from bpfglobals.node.manifest import parse_manifest
+from bpfglobals.node.manifest import parse_spec
 from bpfglobals.node.reconcile import NodeReconciler
 
 log = logging.getLogger("bpfglobals.agent")
@@ -49,13 +44,13 @@ class NodeAgent:
         api: Api,
         node_name: str,
         node: NodeReconciler,
-        cache_dir: str,
         health: Health | None = None,
     ) -> None:
         self.api = api
         self.node_name = node_name
         self.node = node
-        self.cache = Path(cache_dir)
+        # The watch thread's gc and the worker's apply/delete both change bpffs: one at a time.
+        self.node_lock = threading.Lock()
         self.health = health or Health()
         self.queue: queue.Queue[str] = queue.Queue()
         self.objects: dict[str, dict] = {}  # latest seen, by object name
@@ -64,7 +59,9 @@ class NodeAgent:
     # -- the loop -------------------------------------------------------------------------------
 
     def run(self) -> None:
-        threading.Thread(target=self._worker, daemon=True, name="reconcile").start()
+        worker = threading.Thread(target=self._worker, daemon=True, name="reconcile")
+        worker.start()
+        self.health.watch_worker(worker)
         backoff, connected = 1.0, False
         while not self.stop.is_set():
             try:
@@ -91,12 +88,19 @@ class NodeAgent:
         self.health.beat()
         seen = {o["metadata"]["name"]: o for o in listing["items"]}
         self.objects = seen
-        # Objects being deleted still own their pins until their finalizer is handled.
-        for name in self.node.gc(self._in_flight_programs()):
-            log.info("removed %s: no BpfProgramNode for this node", name)
+        self.collect_garbage()
         for name in seen:
             self.queue.put(name)
         return listing["metadata"]["resourceVersion"]
+
+    def collect_garbage(self) -> list[str]:
+        """Remove what no BpfProgramNode of this node owns. Objects being deleted still own
+        their pins until their finalizer is handled."""
+        with self.node_lock:
+            removed = self.node.gc(self._in_flight_programs())
+        for name in removed:
+            log.info("removed %s: no BpfProgramNode for this node", name)
+        return removed
 
     def _in_flight_programs(self) -> set[str]:
         return {o["spec"]["bpfProgram"] for o in self.objects.values()}
@@ -137,7 +141,8 @@ class NodeAgent:
             if obj is None:
                 continue
             try:
-                self.handle(obj)
+                with self.health.working(name):
+                    self.handle(obj)
             except Exception:
                 log.exception("reconciling %s", name)
 
@@ -155,7 +160,9 @@ class NodeAgent:
                 new = {
                     "observedGeneration": meta.get("generation", 1),
                     "phase": "Ready",
-                    "configHash": spec["configHash"],
+                    # What the node computed from what it applied: the operator rolls on
+                    # when this equals the desired hash it wrote into the spec.
+                    "configHash": applied["configHash"],
                     "message": "",
                     "loadedAt": applied["loadedAt"],
                     "programs": applied["programs"],
@@ -165,7 +172,7 @@ class NodeAgent:
                             "type": "Ready",
                             "status": "True",
                             "reason": "Applied",
-                            "message": f"running {spec['configHash']}",
+                            "message": f"running {applied['configHash']}",
                         }
                     ],
                 }
@@ -187,7 +194,8 @@ class NodeAgent:
                     ],
                 }
                 RECONCILES.labels("agent", "error").inc()
-            LOADED.set(len(self.node.names()))
+            with self.node_lock:
+                LOADED.set(len(self.node.names()))
             if new != status:
                 try:
                     self.api.patch_status(PROGRAM_NODES, meta["name"], {"status": new})
@@ -197,37 +205,14 @@ class NodeAgent:
                         raise
 
     def _apply(self, spec: dict) -> dict[str, Any]:
-        program = spec["program"]
-        path = self._elf(program["elf"])
-        manifest = parse_manifest(
-            {
-                "apiVersion": API_VERSION,
-                "kind": "BpfProgram",
-                "metadata": {"name": spec["bpfProgram"]},
-                "spec": {**program, "elf": {"path": str(path), "sha256": program["elf"]["sha256"]}},
-            }
-        )
-        return self.node.apply(manifest).status.to_dict()
-
-    def _elf(self, elf: dict) -> Path:
-        """The object in the local cache, fetched once per digest. It keeps its source's file
-        name, which names its maps in the kernel (`xdp_drop.rodata`), as libbpf does."""
-        sha = elf["sha256"]
-        source = (elf.get("configMap") or {}).get("key") or elf.get("url") or elf.get("path")
-        base = os.path.basename(str(source or "object.bpf.o")) or "object.bpf.o"
-        path = self.cache / sha / base
-        if path.exists() and hashlib.sha256(path.read_bytes()).hexdigest() == sha:
-            return path
-        data = fetch(elf, self.api.core)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(f".tmp{os.getpid()}")
-        tmp.write_bytes(data)
-        tmp.replace(path)
-        return path
+        manifest = parse_spec(spec["bpfProgram"], spec["program"], require_sha256=True)
+        with self.node_lock:
+            return self.node.apply(manifest).status.to_dict()
 
     def _remove(self, obj: dict) -> None:
         meta = obj["metadata"]
-        self.node.delete(obj["spec"]["bpfProgram"])
+        with self.node_lock:
+            self.node.delete(obj["spec"]["bpfProgram"])
         finalizers = [f for f in meta.get("finalizers") or [] if f != NODE_FINALIZER]
         try:
             self.api.patch(

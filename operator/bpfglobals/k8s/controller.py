@@ -17,7 +17,7 @@ from typing import Any
 from bpfglobals.errors import BpfGlobalsError
 from bpfglobals.k8s.aggregate import aggregate, same_status
 from bpfglobals.k8s.client import TIMEOUT, Api, is_not_found
-from bpfglobals.k8s.elf_source import fetch
+from bpfglobals.k8s.elf_source import config_map_reader
 from bpfglobals.k8s.metrics import API_WRITES, DURATION, RECONCILES
 from bpfglobals.k8s.resources import (
     API_VERSION,
@@ -26,11 +26,12 @@ from bpfglobals.k8s.resources import (
     NODE_FINALIZER,
     PROGRAM_NODES,
     PROGRAMS,
-    desired_hash,
     node_object_name,
 )
 from bpfglobals.k8s.rollout import NodeState, plan_rollout
 from bpfglobals.k8s.validate import validate
+from bpfglobals.node.elf_source import ElfSources
+from bpfglobals.node.manifest import BpfProgramManifest, config_hash, parse_spec
 
 log = logging.getLogger("bpfglobals.operator")
 EventFn = Callable[[str, str], None]  # (reason, message) -> posts a Warning Event
@@ -53,16 +54,33 @@ def now() -> str:
 class ProgramController:
     def __init__(self, api: Api) -> None:
         self.api = api
-        self._validated: dict[tuple[str, int], str | None] = {}
+        self.sources = ElfSources(config_map_reader(api.core))
+        # (name, generation) -> the parsed spec (None if it does not parse) and why it
+        # cannot run (None: it can)
+        self._validated: dict[tuple[str, int], tuple[BpfProgramManifest | None, str | None]] = {}
         # kopf may run a spec handler and the timer of one object at once: one at a time.
         self._locks: defaultdict[str, threading.Lock] = defaultdict(threading.Lock)
+        self._guard = threading.Lock()  # over the two dicts above: worker threads share them
+
+    def forget(self, name: str) -> None:
+        """Drop what is kept about a deleted BpfProgram."""
+        with self._guard:
+            for key in [k for k in self._validated if k[0] == name]:
+                del self._validated[key]
+            self._locks.pop(name, None)
+
+    def known(self) -> set[str]:
+        with self._guard:
+            return {k[0] for k in self._validated} | set(self._locks)
 
     def reconcile(
         self, body: Mapping[str, Any], event: EventFn, nodes: NodeLabels | None = None
     ) -> dict[str, Any]:
         """Converge one BpfProgram. `nodes` (name -> labels) is the operator's watch-fed view
         of the cluster's Nodes; without it, the nodes are listed from the API."""
-        with DURATION.labels("operator").time(), self._locks[body["metadata"]["name"]]:
+        with self._guard:
+            lock = self._locks[body["metadata"]["name"]]
+        with DURATION.labels("operator").time(), lock:
             try:
                 status = self._reconcile(body, event, nodes)
                 RECONCILES.labels("operator", "ok").inc()
@@ -76,13 +94,19 @@ class ProgramController:
     ) -> dict[str, Any]:
         meta, spec = body["metadata"], body.get("spec") or {}
         name, generation = meta["name"], meta.get("generation", 1)
-        desired = desired_hash(spec)
-        invalid = self._validate(name, generation, spec, event)
-        selected = select_nodes(
-            spec.get("nodeSelector") or {}, self._list_nodes() if nodes is None else nodes
+        m, invalid = self._validate(name, generation, spec, event)
+        # The one config hash (`manifest.config_hash`): the node computes the same.
+        desired = config_hash(m) if m is not None and invalid is None else ""
+        # A spec the apiserver stored always parses (tests/e2e/test_schema_agreement.py);
+        # if one did not, no node is selected rather than a guess from raw fields.
+        selector = m.node_selector if m is not None else None
+        selected = (
+            []
+            if selector is None
+            else select_nodes(selector, self._list_nodes() if nodes is None else nodes)
         )
         objects = self._node_objects(name)
-        if invalid is None:
+        if m is not None and invalid is None:
             states = {
                 n: NodeState(
                     n,
@@ -92,8 +116,7 @@ class ProgramController:
                 )
                 for n, o in objects.items()
             }
-            limit = (spec.get("rollout") or {}).get("maxUnavailable")
-            plan = plan_rollout(desired, selected, states, limit)
+            plan = plan_rollout(desired, selected, states, m.rollout.max_unavailable)
             for node in plan.create:
                 self._create_node_object(body, node, desired)
             for node in plan.update:
@@ -106,7 +129,7 @@ class ProgramController:
         status = aggregate(
             generation=generation,
             desired=desired,
-            elf_sha=(spec.get("elf") or {}).get("sha256", ""),
+            elf_sha=(m.elf.sha256 or "") if m is not None else "",
             selected=selected,
             nodes={n: o for n, o in objects.items() if n in selected},
             previous=previous,
@@ -120,19 +143,27 @@ class ProgramController:
 
     def _validate(
         self, name: str, generation: int, spec: Mapping[str, Any], event: EventFn
-    ) -> str | None:
+    ) -> tuple[BpfProgramManifest | None, str | None]:
+        """The parsed spec and, once per generation, why it cannot run (checked against its
+        ELF: programs exist, values fit), or None."""
         key = (name, generation)
-        if key not in self._validated:
+        with self._guard:
+            known = self._validated.get(key)
+        if known is None:
+            m: BpfProgramManifest | None = None
             try:
-                validate(name, spec, fetch(spec.get("elf") or {}, self.api.core))
-                self._validated[key] = None
+                m = parse_spec(name, spec, require_sha256=True)
+                validate(m, self.sources)
+                known = (m, None)
             except BpfGlobalsError as e:
-                self._validated[key] = str(e)
+                known = (m, str(e))
                 event("InvalidSpec", str(e))
                 log.warning("bpfprogram %s generation %s: %s", name, generation, e)
-            for old in [k for k in self._validated if k[0] == name and k[1] < generation]:
-                del self._validated[old]
-        return self._validated[key]
+            with self._guard:
+                self._validated[key] = known
+                for old in [k for k in self._validated if k[0] == name and k[1] < generation]:
+                    del self._validated[old]
+        return known
 
     def _list_nodes(self) -> NodeLabels:
         items = self.api.core.list_node(_request_timeout=TIMEOUT).items

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
+from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from prometheus_client import Counter, Gauge, Histogram, start_http_server
@@ -18,18 +20,50 @@ API_WRITES = Counter(
 )
 
 
-class Health:
-    """Healthy while the main loop keeps reporting in (`beat`) within `grace` seconds."""
+STUCK_AFTER = 300.0  # seconds one reconcile may take before /healthz turns red
 
-    def __init__(self, grace: float = 120) -> None:
+
+class Health:
+    """Healthy while the watch loop keeps reporting in (`beat`) within `grace` seconds, the
+    worker thread is alive, and no reconcile has been running for `stuck_after` seconds (a
+    load takes milliseconds to seconds; one that hangs, e.g. on a bpf(2) call or a download
+    without progress, leaves the node unconverged, so kubelet should restart the agent)."""
+
+    def __init__(self, grace: float = 120, stuck_after: float = STUCK_AFTER) -> None:
         self.grace = grace
+        self.stuck_after = stuck_after
         self.last = time.monotonic()
+        self._worker: threading.Thread | None = None
+        self._busy: tuple[str, float] | None = None  # what the worker does, since when
 
     def beat(self) -> None:
         self.last = time.monotonic()
 
+    def watch_worker(self, thread: threading.Thread) -> None:
+        self._worker = thread
+
+    @contextlib.contextmanager
+    def working(self, what: str) -> Iterator[None]:
+        self._busy = (what, time.monotonic())
+        try:
+            yield
+        finally:
+            self._busy = None
+
+    def problem(self) -> str | None:
+        """Why the process is unhealthy, or None."""
+        now = time.monotonic()
+        if now - self.last >= self.grace:
+            return f"the watch loop has not reported for {now - self.last:.0f}s"
+        if self._worker is not None and not self._worker.is_alive():
+            return "the reconcile worker thread has exited"
+        busy = self._busy
+        if busy is not None and now - busy[1] >= self.stuck_after:
+            return f"reconciling {busy[0]} for {now - busy[1]:.0f}s (stuck)"
+        return None
+
     def ok(self) -> bool:
-        return time.monotonic() - self.last < self.grace
+        return self.problem() is None
 
 
 def serve(addr: str, metrics_port: int, health_port: int, health: Health) -> None:
@@ -40,10 +74,10 @@ def serve(addr: str, metrics_port: int, health_port: int, health: Health) -> Non
 
         class Handler(BaseHTTPRequestHandler):
             def do_GET(self) -> None:
-                good = self.path == "/healthz" and health.ok()
-                self.send_response(200 if good else 503)
+                why = health.problem() if self.path == "/healthz" else "not found"
+                self.send_response(200 if why is None else 503)
                 self.end_headers()
-                self.wfile.write(b"ok\n" if good else b"unhealthy\n")
+                self.wfile.write(b"ok\n" if why is None else f"unhealthy: {why}\n".encode())
 
             def log_message(self, *args: object) -> None:
                 pass

@@ -10,37 +10,33 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-import time
 from typing import Any
 
 import kopf
 
 from bpfglobals.k8s.client import Api, load_config
 from bpfglobals.k8s.controller import ProgramController
+from bpfglobals.k8s.operator_state import OperatorState
 from bpfglobals.k8s.resources import GROUP, PROGRAM_FINALIZER, PROGRAM_NODES, PROGRAMS, VERSION
 
 TICK = 0.5
 RESYNC = 15.0
 WORKERS = 16
-_state: dict[str, Any] = {"controller": None, "dirty": set(), "last": {}, "node_labels": {}}
-
-
-def controller() -> ProgramController:
-    return _state["controller"]
 
 
 @kopf.on.startup()
-def startup(settings: kopf.OperatorSettings, **_: Any) -> None:
+def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> None:
     settings.persistence.finalizer = PROGRAM_FINALIZER
     settings.posting.level = logging.WARNING  # Events for problems, not for every handler
     settings.watching.server_timeout = 60
     # Reconciles mostly wait on the apiserver: more of them in flight than kopf's default.
     settings.execution.max_workers = WORKERS
     logging.getLogger("kopf.objects").addFilter(_quiet_ticks)
-    load_config(_state.get("kubeconfig"))
+    load_config(memo.get("kubeconfig"))
     # One controller, made before any handler runs: its per-object locks must be shared by
-    # the create handler and the timer that kopf starts for the same object at once.
-    _state["controller"] = ProgramController(Api.create())
+    # the create handler and the timer that kopf starts for the same object at once. Kept in
+    # the memo, which every handler's memo (a shallow copy) refers to.
+    memo.state = OperatorState(ProgramController(Api.create()), settings.execution.executor, RESYNC)
 
 
 def _quiet_ticks(record: logging.LogRecord) -> bool:
@@ -48,19 +44,17 @@ def _quiet_ticks(record: logging.LogRecord) -> bool:
     return not (record.levelno <= logging.INFO and record.getMessage().startswith("Timer 'tick'"))
 
 
-def _reconcile(body: kopf.Body, nodes: kopf.Index) -> None:
+def _reconcile(state: OperatorState, body: kopf.Body, nodes: kopf.Index) -> None:
     def event(reason: str, message: str) -> None:
         kopf.warn(body, reason=reason, message=message)
 
     name = body["metadata"]["name"]
-    # Cleared before reading, so a node event that lands during this reconcile is not lost.
-    _state["dirty"].discard(name)
-    _state["last"][name] = time.monotonic()
+    state.starting(name)
     labels = {node: next(iter(store)) for node, store in nodes.items()}
     try:
-        controller().reconcile(body, event, labels)
+        state.controller.reconcile(body, event, labels)
     except Exception as e:  # API hiccups: retry soon rather than after kopf's default minute
-        _state["dirty"].add(name)
+        state.failed(name)
         raise kopf.TemporaryError(f"reconcile failed: {e}", delay=1) from e
 
 
@@ -71,49 +65,50 @@ def node_labels(name: str, labels: kopf.Labels, **_: Any) -> dict[str, dict[str,
 
 
 @kopf.on.event("", "v1", "nodes")
-def on_node(name: str, labels: kopf.Labels, type: str | None, **_: Any) -> None:
+def on_node(name: str, labels: kopf.Labels, type: str | None, memo: kopf.Memo, **_: Any) -> None:
     """A node appeared, went, or was relabelled: every program re-selects on the next tick.
     (Heartbeats and status changes of a Node change nothing here.)"""
-    seen = _state["node_labels"]
-    now = None if type == "DELETED" else dict(labels)
-    if seen.get(name, "unseen") != now:
-        seen[name] = now
-        _state["dirty"].update(_state["last"])
+    memo.state.node_seen(name, None if type == "DELETED" else labels)
 
 
 @kopf.on.create(GROUP, VERSION, PROGRAMS)
 @kopf.on.update(GROUP, VERSION, PROGRAMS, field="spec")
 @kopf.on.resume(GROUP, VERSION, PROGRAMS)
-def on_change(body: kopf.Body, node_labels: kopf.Index, **_: Any) -> None:
-    _reconcile(body, node_labels)
+def on_change(body: kopf.Body, node_labels: kopf.Index, memo: kopf.Memo, **_: Any) -> None:
+    _reconcile(memo.state, body, node_labels)
 
 
 @kopf.timer(GROUP, VERSION, PROGRAMS, interval=TICK)
-async def tick(body: kopf.Body, node_labels: kopf.Index, **_: Any) -> None:
+async def tick(body: kopf.Body, node_labels: kopf.Index, memo: kopf.Memo, **_: Any) -> None:
     """Coalesces: however many node events arrived since the last tick, one reconcile. The
-    check runs on the event loop; only real work takes a worker thread."""
+    check runs on the event loop; only real work takes one of kopf's worker threads."""
+    state: OperatorState = memo.state
     name = body["metadata"]["name"]
-    if name in _state["dirty"] or time.monotonic() - _state["last"].get(name, 0) > RESYNC:
-        await asyncio.get_running_loop().run_in_executor(None, _reconcile, body, node_labels)
+    if body["metadata"].get("deletionTimestamp") or not state.due(name):
+        return
+    loop = asyncio.get_running_loop()
+    await loop.run_in_executor(state.executor, _reconcile, state, body, node_labels)
 
 
 @kopf.on.event(GROUP, VERSION, PROGRAM_NODES)
-def on_node_object(body: kopf.Body, **_: Any) -> None:
+def on_node_object(body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
     """A node reported progress: reconcile its program on the next tick."""
     owner = (body.get("spec") or {}).get("bpfProgram")
     if owner:
-        _state["dirty"].add(owner)
+        memo.state.mark(owner)
 
 
 @kopf.on.delete(GROUP, VERSION, PROGRAMS)
-def on_delete(name: str, **_: Any) -> None:
-    remaining = controller().delete(name)
+def on_delete(name: str, memo: kopf.Memo, **_: Any) -> None:
+    state: OperatorState = memo.state
+    remaining = state.controller.delete(name)
     if remaining:
         raise kopf.TemporaryError(f"waiting for {remaining} node(s) to detach", delay=1)
+    state.forget(name)
 
 
 def run(kubeconfig: str | None = None, liveness: str | None = None) -> None:
-    _state["kubeconfig"] = kubeconfig
     if kubeconfig:  # kopf logs in on its own (through $KUBECONFIG): the same cluster as ours
         os.environ["KUBECONFIG"] = kubeconfig
-    kopf.run(standalone=True, clusterwide=True, liveness_endpoint=liveness)
+    memo = kopf.Memo(kubeconfig=kubeconfig)
+    kopf.run(standalone=True, clusterwide=True, liveness_endpoint=liveness, memo=memo)

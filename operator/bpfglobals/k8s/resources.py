@@ -3,9 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import json
-from collections.abc import Mapping
-from typing import Any
 
 GROUP = "bpfglobals.io"
 VERSION = "v1alpha1"
@@ -26,10 +23,3 @@ def node_object_name(program: str, node: str) -> str:
         return name
     digest = hashlib.sha256(name.encode()).hexdigest()[:10]
     return f"{program[:120]}.{node[:120]}.{digest}"
-
-
-def desired_hash(spec: Mapping[str, Any]) -> str:
-    """What "applied" means for a BpfProgram: its ELF digest, values, programs, resetBss."""
-    doc = {k: spec.get(k) for k in ("elf", "globals", "programs", "resetBss")}
-    blob = json.dumps(doc, sort_keys=True, separators=(",", ":"), default=str).encode()
-    return hashlib.sha256(blob).hexdigest()[:12]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ctypes
 import os
+import re
 
 from bpfglobals.errors import BpfGlobalsError
 
@@ -41,3 +42,9 @@ def under_bpffs(path: str) -> bool:
     with open("/proc/mounts") as f:
         mounts = [line.split()[1] for line in f if line.split()[2] == "bpf"]
     return any(real == m or real.startswith(m.rstrip("/") + "/") for m in mounts)
+
+
+def pin_name(name: str) -> str:
+    """A name bpffs accepts: it refuses '.' (libbpf's sanitize_pin_path turns it into '_');
+    anything outside [A-Za-z0-9_-] is replaced too, so a name never makes a sub-directory."""
+    return re.sub(r"[^A-Za-z0-9_-]", "_", name)

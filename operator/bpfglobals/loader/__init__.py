@@ -1,7 +1,7 @@
 """The loader: ObjectSpec + values -> maps and programs in the kernel (libbpf's load phase)."""
 
 from bpfglobals.loader.errors import LoadError, VerifierError
-from bpfglobals.loader.load import load, unload
+from bpfglobals.loader.load import load, select_programs, unload
 from bpfglobals.loader.loaded import LoadedMap, LoadedObject, LoadedProgram
 
 __all__ = [
@@ -11,5 +11,6 @@ __all__ = [
     "LoadedProgram",
     "VerifierError",
     "load",
+    "select_programs",
     "unload",
 ]

@@ -18,6 +18,7 @@ from bpfglobals.elf.btf_encode import encode_btf
 from bpfglobals.elf.externs import KCONFIG_SEC
 from bpfglobals.elf.map_types import MAP_IN_MAP, PIN_GLOBAL_NS, PROG_ARRAY
 from bpfglobals.elf.model import ObjectSpec, ProgramSpec, RelocKind
+from bpfglobals.kernel.bpffs import pin_name
 from bpfglobals.kernel.btf import btf_load
 from bpfglobals.kernel.constants import (
     BPF_PSEUDO_MAP_FD,
@@ -28,7 +29,7 @@ from bpfglobals.kernel.constants import (
 )
 from bpfglobals.kernel.errors import KernelError, errno_name
 from bpfglobals.kernel.fd import FD
-from bpfglobals.kernel.objects import obj_pin, prog_info
+from bpfglobals.kernel.objects import prog_info
 from bpfglobals.kernel.progs import prog_load
 from bpfglobals.loader.attach_btf import attach_btf_id, needs_attach_btf
 from bpfglobals.loader.core import core_target, explain_poisoned, has_core_relos, relocate_object
@@ -43,6 +44,7 @@ from bpfglobals.loader.maps import (
     pin_by_definition,
     reuse_internal_map,
 )
+from bpfglobals.loader.pin import pin_maps, pin_programs, unpin
 from bpfglobals.values import configure
 
 # Program types whose load needs a target we do not resolve: another BPF program, a kernel
@@ -79,11 +81,11 @@ def load(
             "relocates against its own BTF only"
         )
     images = dict(images) if images is not None else configure(obj, values or {})
-    selected = _select(obj, programs)
+    selected = _to_load(obj, programs)
     core = core_target(target_btf) if target_btf or has_core_relos(obj) else None
     if core is not None and not core_in_kernel:
         obj, _ = relocate_object(obj, selected, core)
-        selected = _select(obj, programs)  # the relocated copies
+        selected = _to_load(obj, programs)  # the relocated copies
     created_pins: list[str] = []
     with contextlib.ExitStack() as undo:
         externs = resolve_externs(obj)
@@ -103,7 +105,7 @@ def load(
                 m = create_internal_map(sec, images[sec.name], btf_fd)
             undo.callback(m.fd.close)
             maps[sec.name] = m
-        undo.callback(_unpin, created_pins)
+        undo.callback(unpin, created_pins)
         if obj.kconfig is not None and externs.kconfig is not None:
             # libbpf's .kconfig map: always new, written once and frozen
             m = create_internal_map(obj.kconfig, externs.kconfig, btf_fd)
@@ -115,7 +117,7 @@ def load(
             maps[spec.name] = m
             if spec.pinning == PIN_GLOBAL_NS and not m.reused:
                 undo.callback(_remove_empty_dirs, pin_by_definition(m))
-                undo.callback(_unpin, [m.pin])
+                undo.callback(unpin, [m.pin])
         map_fds = {name: m.fd for name, m in maps.items()}
         for spec in obj.maps:  # map-in-map slots, once every map they may name exists
             if spec.type_id in MAP_IN_MAP and not maps[spec.name].reused:
@@ -149,17 +151,27 @@ def load(
     raise AssertionError("unreachable")  # pragma: no cover
 
 
-def _select(obj: ObjectSpec, names: list[str] | None) -> list[ProgramSpec]:
-    """The programs to load: `names`, plus every program a prog array's initial slots hold
-    (the selected ones tail-call into them)."""
+def select_programs(
+    obj: ObjectSpec, names: list[str] | None, where: str = "programs"
+) -> list[ProgramSpec]:
+    """The programs named (all when None): the one check that a program exists."""
     if names is None:
         return list(obj.programs)
     by_name = {p.name: p for p in obj.programs}
     missing = [n for n in names if n not in by_name]
     if missing:
-        raise LoadError(f"{obj.name}: no program '{missing[0]}' (have {', '.join(by_name)})")
-    slot_targets = {t for m in obj.maps if m.type_id == PROG_ARRAY for _, t in m.init_slots}
-    return [p for p in obj.programs if p.name in set(names) | slot_targets]
+        raise LoadError(
+            f"{where}: no program '{missing[0]}' in {obj.name} (has {', '.join(sorted(by_name))})"
+        )
+    return [by_name[n] for n in names]
+
+
+def _to_load(obj: ObjectSpec, names: list[str] | None) -> list[ProgramSpec]:
+    """The programs named, plus every program a prog array's initial slots hold (the
+    selected ones tail-call into them)."""
+    wanted = {p.name for p in select_programs(obj, names)}
+    wanted |= {t for m in obj.maps if m.type_id == PROG_ARRAY for _, t in m.init_slots}
+    return [p for p in obj.programs if p.name in wanted]
 
 
 def _load_btf(obj: ObjectSpec) -> FD | None:
@@ -267,11 +279,6 @@ def _load_program(
         raise LoadError(f"program '{p.name}' (section {p.section}): {e}{why}") from e
 
 
-def pin_name(map_name: str) -> str:
-    """bpffs refuses '.' in names; libbpf's sanitize_pin_path turns them into '_'."""
-    return map_name.replace(".", "_")
-
-
 def _remove_empty_dirs(dirs: list[str]) -> None:
     for d in reversed(dirs):
         with contextlib.suppress(OSError):
@@ -301,28 +308,8 @@ def _prepare_pin_dir(pin: str) -> list[str]:
 def _pin_all(
     pin: str, progs: dict[str, LoadedProgram], maps: dict[str, LoadedMap], created: list[str]
 ) -> None:
-    for m in maps.values():
-        path = os.path.join(pin, "maps", pin_name(m.name))
-        if m.reused and m.pin == path:
-            continue  # already pinned there
-        if m.pin is not None and os.path.dirname(m.pin) != os.path.dirname(path):
-            continue  # pinned where its definition says (iproute2's PIN_GLOBAL_NS)
-        if os.path.exists(path):
-            raise LoadError(f"{path} already exists; unload {pin} first")
-        obj_pin(m.fd, path)
-        created.append(path)
-        m.pin = path
-    for p in progs.values():
-        path = os.path.join(pin, "programs", p.name)
-        obj_pin(p.fd, path)
-        created.append(path)
-        p.pin = path
-
-
-def _unpin(paths: list[str]) -> None:
-    for path in reversed(paths):
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(path)
+    pin_maps(maps.values(), lambda m: os.path.join(pin, "maps", pin_name(m.name)), created)
+    pin_programs(progs.values(), os.path.join(pin, "programs"), created)
 
 
 def unload(pin: str) -> list[str]:

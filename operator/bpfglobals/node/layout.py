@@ -10,10 +10,10 @@ bpffs refuses '.' in names, so dots become '_' (as libbpf's sanitize_pin_path do
 
 from __future__ import annotations
 
-import hashlib
 import os
-import re
 from dataclasses import dataclass
+
+from bpfglobals.kernel.bpffs import pin_name
 
 DEFAULT_ROOT = "/sys/fs/bpf/bpfglobals"
 ROOT_ENV = "BPFGLOBALS_BPFFS_ROOT"
@@ -23,8 +23,9 @@ def default_root() -> str:
     return os.environ.get(ROOT_ENV, DEFAULT_ROOT)
 
 
-def pin_safe(name: str) -> str:
-    return re.sub(r"[^A-Za-z0-9_-]", "_", name)
+def link_name(program: str, point_key: str) -> str:
+    """The pin name of the link running `program` at the attach point with `point_key`."""
+    return f"{pin_name(program)}__{point_key}"
 
 
 @dataclass(frozen=True)
@@ -34,7 +35,7 @@ class Layout:
 
     @property
     def base(self) -> str:
-        return os.path.join(self.root, pin_safe(self.name))
+        return os.path.join(self.root, pin_name(self.name))
 
     @property
     def maps(self) -> str:
@@ -61,14 +62,10 @@ class Layout:
         return sorted(int(d) for d in os.listdir(self.variants) if d.isdigit())
 
     def link(self, program: str, point_key: str) -> str:
-        return os.path.join(self.links, f"{pin_safe(program)}__{point_key}")
+        return os.path.join(self.links, link_name(program, point_key))
+
+    def program(self, variant: int, program: str) -> str:
+        return os.path.join(self.variant(variant), "programs", pin_name(program))
 
     def map_pin(self, map_name: str) -> str:
-        return os.path.join(self.maps, pin_safe(map_name))
-
-
-def point_key(kind: str, target: str) -> str:
-    """A short, pin-safe key for an attach point (cgroup paths are hashed)."""
-    if kind == "cgroup":
-        return f"cgroup_{hashlib.sha256(target.encode()).hexdigest()[:12]}"
-    return pin_safe(f"{kind}_{target}")
+        return os.path.join(self.maps, pin_name(map_name))

@@ -1,25 +1,41 @@
 """The `BpfProgram` manifest: parsed and validated into frozen specs (pure, no I/O).
 
 The same document is used by `bpfglobals apply -f` on one machine and by `kubectl apply` in a
-cluster; the node core and the operator both start from `parse_manifest`.
+cluster; the node core, the operator and the agents all start from `parse_manifest` /
+`parse_spec`. It accepts and refuses exactly what the CRD (crds/bpfglobals.io_bpfprograms.yaml)
+does, as tests/e2e/test_schema_agreement.py checks against a real apiserver: unknown fields
+are refused (as `kubectl apply` does), nulls count as absent (the apiserver prunes them).
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from bpfglobals.attach.points import (
+    TCX_DIRECTIONS,
+    XDP_MODES,
+    AttachPoint,
+    CgroupPoint,
+    TcxPoint,
+    TracingPoint,
+    XdpPoint,
+    canonical,
+)
 from bpfglobals.errors import BpfGlobalsError
 
 API_VERSION = "bpfglobals.io/v1alpha1"
 KIND = "BpfProgram"
 SHA256_RE = re.compile(r"^[0-9a-f]{64}$")
-# Kubernetes object names (DNS-1123 subdomain) also make safe bpffs directory names.
-NAME_RE = re.compile(r"^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$")
-XDP_MODES = ("native", "generic", "offload")
-TCX_DIRECTIONS = ("ingress", "egress")
+# Kubernetes object names (DNS-1123 subdomain, as the apiserver checks them) also make safe
+# bpffs directory names.
+_LABEL = r"[a-z0-9]([-a-z0-9]*[a-z0-9])?"
+NAME_RE = re.compile(rf"^(?=.{{1,253}}$){_LABEL}(\.{_LABEL})*$")
+MAX_PROGRAMS = 64  # the CRD's maxItems
 
 
 class ManifestError(BpfGlobalsError):
@@ -52,53 +68,9 @@ class ElfSource:
 
 
 @dataclass(frozen=True)
-class XdpAttach:
-    interface: str
-    mode: str = "native"
-    kind: str = "xdp"
-
-    def target(self) -> str:
-        return f"{self.interface} ({self.mode})"
-
-
-@dataclass(frozen=True)
-class TcxAttach:
-    interface: str
-    direction: str = "ingress"
-    kind: str = "tcx"
-
-    def target(self) -> str:
-        return f"{self.interface} ({self.direction})"
-
-
-@dataclass(frozen=True)
-class CgroupAttach:
-    path: str
-    type: str  # a libbpf section-style attach type, e.g. "cgroup_skb/ingress"
-    kind: str = "cgroup"
-
-    def target(self) -> str:
-        return f"{self.path} ({self.type})"
-
-
-@dataclass(frozen=True)
-class TracingAttach:
-    """kprobe/kretprobe/tracepoint/fentry/fexit: the target comes from the section or here."""
-
-    target_name: str | None = None  # function or "category/event"; None: from the section name
-    kind: str = "tracing"
-
-    def target(self) -> str:
-        return self.target_name or "(from section)"
-
-
-AttachSpec = XdpAttach | TcxAttach | CgroupAttach | TracingAttach
-
-
-@dataclass(frozen=True)
 class ProgramAttachment:
     name: str  # the function name in the ELF
-    attach: AttachSpec
+    attach: AttachPoint
 
 
 @dataclass(frozen=True)
@@ -133,6 +105,20 @@ def _str(value: Any, where: str, *, required: bool = True) -> str | None:
     return value
 
 
+def _get(doc: Mapping[str, Any], key: str, default: Any = None) -> Any:
+    """A field; null counts as absent (the apiserver prunes nulls before validating)."""
+    value = doc.get(key)
+    return default if value is None else value
+
+
+def _known(doc: Mapping[str, Any], keys: tuple[str, ...], where: str) -> None:
+    """Refuse unknown fields, as `kubectl apply` does (strict field validation): a typo such
+    as `globls` must not be ignored."""
+    unknown = sorted(str(k) for k in doc if k not in keys)
+    if unknown:
+        raise ManifestError(f"{where}: unknown field {unknown[0]!r} (known: {', '.join(keys)})")
+
+
 def _one_of(doc: Mapping[str, Any], keys: tuple[str, ...], where: str) -> str:
     present = [k for k in keys if doc.get(k) is not None]
     if len(present) != 1:
@@ -143,14 +129,17 @@ def _one_of(doc: Mapping[str, Any], keys: tuple[str, ...], where: str) -> str:
     return present[0]
 
 
-def parse_elf_source(doc: Any, where: str = "spec.elf") -> ElfSource:
+def parse_elf_source(
+    doc: Any, where: str = "spec.elf", *, require_sha256: bool = False
+) -> ElfSource:
     doc = _mapping(doc, where)
+    _known(doc, ("path", "configMap", "url", "sha256"), where)
     which = _one_of(doc, ("path", "configMap", "url"), where)
     sha = doc.get("sha256")
-    if sha is not None:
-        if not isinstance(sha, str) or not SHA256_RE.match(sha.lower()):
-            raise ManifestError(f"{where}.sha256: expected 64 hex digits, got {sha!r}")
-        sha = sha.lower()
+    if sha is None and require_sha256:
+        raise ManifestError(f"{where}.sha256: required in a cluster (agents verify the object)")
+    if sha is not None and (not isinstance(sha, str) or not SHA256_RE.match(sha)):
+        raise ManifestError(f"{where}.sha256: expected 64 hex digits (lower-case), got {sha!r}")
     if which == "path":
         return ElfSource(path=_str(doc["path"], f"{where}.path"), sha256=sha)
     if which == "url":
@@ -160,6 +149,7 @@ def parse_elf_source(doc: Any, where: str = "spec.elf") -> ElfSource:
             raise ManifestError(f"{where}.url: only http(s) URLs are supported, got {url!r}")
         return ElfSource(url=url, sha256=sha)
     cm = _mapping(doc["configMap"], f"{where}.configMap")
+    _known(cm, ("namespace", "name", "key"), f"{where}.configMap")
     ref = ConfigMapRef(
         namespace=_str(cm.get("namespace"), f"{where}.configMap.namespace") or "",
         name=_str(cm.get("name"), f"{where}.configMap.name") or "",
@@ -168,46 +158,52 @@ def parse_elf_source(doc: Any, where: str = "spec.elf") -> ElfSource:
     return ElfSource(config_map=ref, sha256=sha)
 
 
-def parse_attach(doc: Any, where: str) -> AttachSpec:
+def parse_attach(doc: Any, where: str) -> AttachPoint:
     doc = _mapping(doc, where)
+    _known(doc, ("xdp", "tcx", "cgroup", "tracing"), where)
     which = _one_of(doc, ("xdp", "tcx", "cgroup", "tracing"), where)
     body = _mapping(doc[which], f"{where}.{which}")
+    fields = {"xdp": ("interface", "mode"), "tcx": ("interface", "direction")}
+    _known(body, fields.get(which, ("path", "type") if which == "cgroup" else ("target",)), where)
     if which == "xdp":
-        mode = body.get("mode", "native")
+        mode = _get(body, "mode", "native")
         if mode not in XDP_MODES:
             raise ManifestError(f"{where}.xdp.mode: one of {', '.join(XDP_MODES)}, got {mode!r}")
-        return XdpAttach(interface=_str(body.get("interface"), f"{where}.xdp.interface"), mode=mode)
+        return XdpPoint(interface=_str(body.get("interface"), f"{where}.xdp.interface"), mode=mode)
     if which == "tcx":
-        direction = body.get("direction", "ingress")
+        direction = _get(body, "direction", "ingress")
         if direction not in TCX_DIRECTIONS:
             raise ManifestError(
                 f"{where}.tcx.direction: one of {', '.join(TCX_DIRECTIONS)}, got {direction!r}"
             )
-        return TcxAttach(
+        return TcxPoint(
             interface=_str(body.get("interface"), f"{where}.tcx.interface"), direction=direction
         )
     if which == "cgroup":
-        return CgroupAttach(
+        return CgroupPoint(
             path=_str(body.get("path"), f"{where}.cgroup.path"),
             type=_str(body.get("type"), f"{where}.cgroup.type"),
         )
-    return TracingAttach(
-        target_name=_str(body.get("target"), f"{where}.tracing.target", required=False)
-    )
+    return TracingPoint(target=_str(body.get("target"), f"{where}.tracing.target", required=False))
 
 
 def parse_programs(doc: Any, where: str = "spec.programs") -> tuple[ProgramAttachment, ...]:
     if not isinstance(doc, list) or not doc:
         raise ManifestError(f"{where}: expected a non-empty list of programs")
+    if len(doc) > MAX_PROGRAMS:
+        raise ManifestError(f"{where}: at most {MAX_PROGRAMS} programs, got {len(doc)}")
     out: list[ProgramAttachment] = []
-    seen: set[tuple[str, AttachSpec]] = set()
+    seen: set[tuple[str, AttachPoint]] = set()
     for i, entry in enumerate(doc):
         here = f"{where}[{i}]"
         entry = _mapping(entry, here)
+        _known(entry, ("name", "attach"), here)
         name = _str(entry.get("name"), f"{here}.name")
         attach = parse_attach(entry.get("attach"), f"{here}.attach")
         if (name, attach) in seen:
-            raise ManifestError(f"{here}: program {name!r} is attached to {attach.target()} twice")
+            raise ManifestError(
+                f"{here}: program {name!r} is attached to {attach.describe()} twice"
+            )
         seen.add((name, attach))
         out.append(ProgramAttachment(name=name, attach=attach))
     return tuple(out)
@@ -215,19 +211,21 @@ def parse_programs(doc: Any, where: str = "spec.programs") -> tuple[ProgramAttac
 
 def parse_rollout(doc: Any, where: str = "spec.rollout") -> Rollout:
     doc = _mapping(doc, where)
-    mu = doc.get("maxUnavailable", 1)
-    if isinstance(mu, bool) or not (
-        (isinstance(mu, int) and mu >= 1) or (isinstance(mu, str) and re.fullmatch(r"\d{1,3}%", mu))
-    ):
+    _known(doc, ("maxUnavailable",), where)
+    mu = _get(doc, "maxUnavailable", 1)
+    percent = isinstance(mu, str) and re.fullmatch(r"[0-9]{1,3}%", mu)
+    if isinstance(mu, bool) or not ((isinstance(mu, int) and mu >= 1) or percent):
         raise ManifestError(
             f"{where}.maxUnavailable: a positive integer or a percentage, got {mu!r}"
         )
     return Rollout(max_unavailable=mu)
 
 
-def parse_manifest(doc: Any) -> BpfProgramManifest:
-    """Validate a whole BpfProgram document (apiVersion, kind, metadata.name, spec)."""
+def parse_manifest(doc: Any, *, require_sha256: bool = False) -> BpfProgramManifest:
+    """Validate a whole BpfProgram document (apiVersion, kind, metadata.name, spec).
+    `require_sha256`: as in a cluster, where agents must verify what they fetch."""
     doc = _mapping(doc, "manifest")
+    _known(doc, ("apiVersion", "kind", "metadata", "spec", "status"), "manifest")
     if doc.get("apiVersion") != API_VERSION or doc.get("kind") != KIND:
         raise ManifestError(
             f"manifest: expected apiVersion {API_VERSION} kind {KIND}, got "
@@ -237,18 +235,42 @@ def parse_manifest(doc: Any) -> BpfProgramManifest:
     assert name is not None
     if not NAME_RE.match(name):
         raise ManifestError(f"metadata.name: {name!r} is not a valid DNS-1123 name")
-    return parse_spec(name, doc.get("spec"))
+    return parse_spec(name, doc.get("spec"), require_sha256=require_sha256)
 
 
-def parse_spec(name: str, spec: Any) -> BpfProgramManifest:
+SPEC_FIELDS = ("elf", "programs", "globals", "nodeSelector", "rollout", "resetBss")
+
+
+def parse_spec(name: str, spec: Any, *, require_sha256: bool = False) -> BpfProgramManifest:
     spec = _mapping(spec, "spec")
+    _known(spec, SPEC_FIELDS, "spec")
     selector = _mapping(spec.get("nodeSelector"), "spec.nodeSelector")
+    for k, v in selector.items():
+        if not isinstance(v, str):
+            raise ManifestError(f"spec.nodeSelector.{k}: expected a string, got {v!r}")
+    reset_bss = _get(spec, "resetBss", False)
+    if not isinstance(reset_bss, bool):
+        raise ManifestError(f"spec.resetBss: expected true or false, got {reset_bss!r}")
     return BpfProgramManifest(
         name=name,
-        elf=parse_elf_source(spec.get("elf")),
+        elf=parse_elf_source(spec.get("elf"), require_sha256=require_sha256),
         programs=parse_programs(spec.get("programs")),
         globals=dict(_mapping(spec.get("globals"), "spec.globals")),
-        node_selector={str(k): str(v) for k, v in selector.items()},
+        node_selector=dict(selector),
         rollout=parse_rollout(spec.get("rollout")),
-        reset_bss=bool(spec.get("resetBss", False)),
+        reset_bss=reset_bss,
     )
+
+
+def config_hash(m: BpfProgramManifest, elf_sha256: str | None = None) -> str:
+    """The one definition of what "applied" means, shown as `configHash` by `bpfglobals get`,
+    the BpfProgramNode and the BpfProgram: the ELF digest, the values, the attachments and
+    resetBss. Where the ELF came from, the node selector and the rollout are not part of it."""
+    doc = {
+        "elf": elf_sha256 or m.elf.sha256,
+        "globals": m.globals,
+        "programs": [[p.name, p.attach.kind, canonical(p.attach)] for p in m.programs],
+        "resetBss": m.reset_bss,
+    }
+    blob = json.dumps(doc, sort_keys=True, separators=(",", ":"), default=str).encode()
+    return hashlib.sha256(blob).hexdigest()[:12]

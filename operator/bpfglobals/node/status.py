@@ -6,8 +6,6 @@ cluster, so the shape is defined once here and serialised by `to_dict`.
 
 from __future__ import annotations
 
-import hashlib
-import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -47,7 +45,7 @@ class AppliedStatus:
     programs: tuple[ProgramStatus, ...]
     maps: Mapping[str, int]  # map name (".rodata", "stats", ...) -> kernel map id
     globals: Mapping[str, Any]  # the configured values, decoded as the user writes them
-    config_hash: str  # short hash of (ELF digest, globals): what "applied" means
+    config_hash: str  # `manifest.config_hash`: what "applied" means
     elf_sha256: str
     loaded_at: str = ""  # RFC 3339, when the running variant was loaded
     extra: Mapping[str, Any] = field(default_factory=dict)
@@ -63,10 +61,3 @@ class AppliedStatus:
             "loadedAt": self.loaded_at,
             **dict(self.extra),
         }
-
-
-def config_hash(elf_sha256: str, globals_: Mapping[str, Any], programs: Any = None) -> str:
-    """A short, stable digest of what was asked for: the ELF, the values and the attachments."""
-    doc = {"elf": elf_sha256, "globals": globals_, "programs": programs}
-    blob = json.dumps(doc, sort_keys=True, separators=(",", ":"), default=str).encode()
-    return hashlib.sha256(blob).hexdigest()[:12]

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Mapping
 
 from bpfglobals.elf.model import DataKind, ObjectSpec, VariableSpec
@@ -20,6 +19,8 @@ def find_variable(obj: ObjectSpec, name: str) -> VariableSpec:
     var = obj.variable(name)
     if var is not None:
         return var
+    import difflib  # only for this error's hint
+
     names = [v.name for v in obj.variables()]
     close = difflib.get_close_matches(name, names, n=3)
     hint = f"; did you mean {' or '.join(repr(c) for c in close)}?" if close else ""

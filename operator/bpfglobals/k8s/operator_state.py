@@ -1,0 +1,72 @@
+"""What the operator's kopf handlers share, owned by one object kept in kopf's memo.
+
+Handlers run on the event loop (the timer's check) and on kopf's worker threads (the
+reconciles), so every access holds one lock; deleting a BpfProgram forgets everything kept
+about it.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Mapping
+from concurrent.futures import Executor
+
+from bpfglobals.k8s.controller import ProgramController
+
+
+class OperatorState:
+    def __init__(
+        self, controller: ProgramController, executor: Executor | None, resync: float
+    ) -> None:
+        self.controller = controller
+        self.executor = executor  # kopf's: the timer's reconciles run where the handlers do
+        self.resync = resync
+        self._lock = threading.Lock()
+        self._dirty: set[str] = set()  # programs to reconcile on the next tick
+        self._last: dict[str, float] = {}  # program -> when it was last reconciled (monotonic)
+        self._node_labels: dict[str, dict[str, str] | None] = {}
+
+    def starting(self, name: str) -> None:
+        """A reconcile of `name` starts: cleared before reading, so an event that lands during
+        it is not lost."""
+        with self._lock:
+            self._dirty.discard(name)
+            self._last[name] = time.monotonic()
+
+    def mark(self, name: str) -> None:
+        """Reconcile `name` on the next tick (if it is still a live BpfProgram)."""
+        with self._lock:
+            if name in self._last:
+                self._dirty.add(name)
+
+    def failed(self, name: str) -> None:
+        with self._lock:
+            if name in self._last:
+                self._dirty.add(name)
+
+    def due(self, name: str) -> bool:
+        with self._lock:
+            return name in self._dirty or time.monotonic() - self._last.get(name, 0) > self.resync
+
+    def node_seen(self, node: str, labels: Mapping[str, str] | None) -> None:
+        """A node appeared, went (None), or was relabelled: every program re-selects."""
+        now = None if labels is None else dict(labels)
+        with self._lock:
+            if self._node_labels.get(node, "unseen") != now:
+                if now is None:
+                    self._node_labels.pop(node, None)
+                else:
+                    self._node_labels[node] = now
+                self._dirty.update(self._last)
+
+    def forget(self, name: str) -> None:
+        """`name` was deleted: drop its schedule and the controller's caches."""
+        with self._lock:
+            self._dirty.discard(name)
+            self._last.pop(name, None)
+        self.controller.forget(name)
+
+    def tracked(self) -> set[str]:
+        with self._lock:
+            return set(self._last) | self._dirty
