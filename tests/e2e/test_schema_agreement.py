@@ -57,6 +57,7 @@ optional = st.fixed_dictionaries(
         "nodeSelector": st.sampled_from([{}, {"zone": "a", "kubernetes.io/os": "linux"}]),
         "rollout": st.sampled_from([{}, {"maxUnavailable": 2}, {"maxUnavailable": "25%"}]),
         "resetBss": st.booleans(),
+        "btf": st.sampled_from([{"path": "/var/lib/btf/vmlinux.btf"}, {"path": "/x.o"}]),
     },
 )
 valid = st.builds(
@@ -117,6 +118,7 @@ mistakes: list[tuple[tuple[object, ...], object]] = (
     ]
     + [(("spec", "rollout", "maxUnavailable"), v) for v in (0, -1, "0%", "1000%", "x%", True, None)]
     + [(("spec", "resetBss"), v) for v in ("yes", 1, None)]
+    + [(("spec", "btf"), v) for v in ({}, {"path": ""}, {"path": "rel.btf"}, "x", {"file": "/x"})]
     + [
         (("spec", "programs", 1), {"name": "f", "attach": {"tracing": {}}}),  # maybe a duplicate
     ]

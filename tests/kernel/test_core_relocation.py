@@ -25,6 +25,7 @@ from bpfglobals.loader.core import CoreRelocationError
 from bpfglobals.loader.errors import LoadError
 from bpfglobals.loader.kernel_btf import vmlinux_btf
 from tests.support.bpftool import bpftool
+from tests.support.core_target import GREEN, compile_target, point_packet
 from tests.support.kernel_facts import core_task_defines
 from tests.support.progs import PROGS, compile_bpf
 from tests.support.xlated import normalise, xlated_by_bpftool
@@ -134,39 +135,13 @@ def test_unreadable_custom_btf_is_a_clear_error(core_task, tmp_path) -> None:
         load(read_object(core_task), target_btf=str(tmp_path / "missing"))
 
 
-def _target_layout(target: Path) -> dict[str, tuple[int, int]]:
-    """struct point of the made-up target, as bpftool reads it: member -> (bits, width)."""
-    dump = subprocess.run(
-        ["bpftool", "btf", "dump", "file", str(target)], capture_output=True, text=True, check=True
-    ).stdout
-    members, inside = {}, False
-    for line in dump.splitlines():
-        if line.startswith("["):
-            inside = "STRUCT 'point'" in line
-        elif inside:
-            name = line.split("'")[1]
-            bits = int(line.split("bits_offset=")[1].split()[0])
-            width = int(line.split("bitfield_size=")[1]) if "bitfield_size=" in line else 0
-            members[name] = (bits, width)
-    return members
-
-
 def test_custom_target_btf_relocates_to_a_made_up_layout(bpf_object, tmp_path) -> None:
     src = bpf_object("core_custom")
-    target = compile_bpf(PROGS / "btf" / "point_target.c", tmp_path)
-    layout = _target_layout(target)
-    assert "missing" not in layout and set(layout) >= {"x", "y", "kind"}
-    x, y, kind = 4242, 321, 19
-    packet = bytearray(64)
-    struct.pack_into("<i", packet, layout["x"][0] // 8, x)
-    struct.pack_into("<H", packet, layout["y"][0] // 8, y)
-    kind_bits, kind_width = layout["kind"]
-    assert kind_width == 5
-    packet[kind_bits // 8] |= kind << (kind_bits % 8)
-    green = 7  # enum color { GREEN = 7, RED = 8 } in point_target.c
+    target = compile_target(tmp_path)
+    packet, expected = point_packet(target, x=4242, y=321, kind=19)
     with load(read_object(src), target_btf=str(target)) as loaded:
-        got = prog_test_run(loaded.programs["read_point"].fd, bytes(packet)).retval
-    assert got == x * 1000 + y * 10 + kind + 100000 * green
+        got = prog_test_run(loaded.programs["read_point"].fd, packet).retval
+    assert got == expected
 
 
 def test_a_kernel_without_the_type_refuses_the_same_object_like_libbpf(bpf_object) -> None:
@@ -234,7 +209,7 @@ def test_the_kernel_btf_is_read_once_per_process(core_task) -> None:
 
 
 def test_cli_load_takes_a_custom_target_btf(bpf_object, tmp_path) -> None:
-    target = compile_bpf(PROGS / "btf" / "point_target.c", tmp_path)
+    target = compile_target(tmp_path)
     pin = f"/sys/fs/bpf/bgt-core-{uuid.uuid4().hex[:8]}"
     cli = [CLI, "load", str(bpf_object("core_custom"))]
     try:
@@ -243,7 +218,7 @@ def test_cli_load_takes_a_custom_target_btf(bpf_object, tmp_path) -> None:
         )
         assert done.returncode == 0, done.stderr
         with obj_get(f"{pin}/programs/read_point") as fd:
-            assert prog_test_run(fd, bytes(64)).retval == 100000 * 7  # GREEN in the target
+            assert prog_test_run(fd, bytes(64)).retval == 100000 * GREEN  # in the target
         refused = subprocess.run([*cli, "--pin", pin + "x"], capture_output=True, text=True)
         assert refused.returncode == 2
         assert "struct point.x" in refused.stderr and "failed to resolve CO-RE" in refused.stderr

@@ -77,6 +77,9 @@ def test_every_attach_kind_parses(doc: dict) -> None:
         (lambda d: d["spec"]["elf"].update(sha256="AB" * 32), "64 hex digits .lower-case."),
         (lambda d: d["spec"].update(nodeSelector={"zone": 1}), "spec.nodeSelector.zone"),
         (lambda d: d["spec"].update(resetBss="yes"), "spec.resetBss: expected true or false"),
+        (lambda d: d["spec"].update(btf={"path": "vmlinux.btf"}), "spec.btf.path: .* absolute"),
+        (lambda d: d["spec"].update(btf={"file": "/x"}), "spec.btf: unknown field 'file'"),
+        (lambda d: d["spec"].update(btf={}), "spec.btf.path: expected a non-empty string"),
         (lambda d: d["metadata"].update(name="a..b"), "metadata.name"),
         (lambda d: d["metadata"].update(name="a" * 254), "metadata.name"),
         (

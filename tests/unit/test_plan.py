@@ -26,10 +26,12 @@ def other(bpf_object):
     return read_object(bpf_object("examples/xdp_drop.bpf.c"))
 
 
-def wanted(obj, globals_=None, programs=None, sha=SHA, reset_bss=False):
+def wanted(obj, globals_=None, programs=None, sha=SHA, reset_bss=False, btf=None):
     doc = node_manifest("p", "x.bpf.o", programs or [{"name": "live_xdp", "attach": XDP}], {})
     doc["spec"]["globals"] = globals_ or {}
     doc["spec"]["resetBss"] = reset_bss
+    if btf is not None:
+        doc["spec"]["btf"] = {"path": btf}
     m = parse_manifest(doc)
     return m, desire(m, obj, configure(obj, m.globals), sha)
 
@@ -128,6 +130,16 @@ def test_reset_bss_starts_the_new_variant_with_a_zeroed_bss(live) -> None:
     _, flag_only = wanted(live, reset_bss=True)
     q = plan(flag_only, running(before), reset_bss=True)
     assert q.action is Action.LIVE_WRITE and q.live_writes == () and q.attach == ()
+
+
+def test_a_new_core_target_btf_loads_a_new_variant(live) -> None:
+    _, before = wanted(live, {"verdict": 1})
+    _, after = wanted(live, {"verdict": 1}, btf="/var/lib/btf/5.10.btf")
+    p = plan(after, running(before))
+    assert p.action is Action.RELOAD and p.keep_live_maps  # same ELF: state carries over
+    assert p.record.config_hash != before.config_hash
+    _, again = wanted(live, {"verdict": 1}, btf="/var/lib/btf/5.10.btf")
+    assert plan(again, running(after)).action is Action.UNCHANGED
 
 
 def test_a_vanished_variant_is_loaded_again(live) -> None:

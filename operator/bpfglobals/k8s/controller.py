@@ -176,7 +176,7 @@ class ProgramController:
         }
 
     def _node_spec(self, name: str, node: str, spec: Mapping[str, Any], desired: str) -> dict:
-        program = {k: spec[k] for k in ("elf", "programs", "globals", "resetBss") if k in spec}
+        program = {k: spec[k] for k in ("elf", "programs", "globals", "resetBss", "btf") if k in spec}
         return {"bpfProgram": name, "nodeName": node, "configHash": desired, "program": program}
 
     def _create_node_object(self, body: Mapping[str, Any], node: str, desired: str) -> None:

@@ -87,6 +87,9 @@ class BpfProgramManifest:
     node_selector: Mapping[str, str] = field(default_factory=dict)
     rollout: Rollout = field(default_factory=Rollout)
     reset_bss: bool = False  # on a .rodata change, start the new variant with a zeroed .bss
+    # CO-RE target: a BTF file on the node (raw BTF or an ELF with .BTF) instead of the
+    # running kernel's (libbpf's btf_custom_path); None: /sys/kernel/btf
+    btf_path: str | None = None
 
 
 def _mapping(value: Any, where: str) -> Mapping[str, Any]:
@@ -238,7 +241,7 @@ def parse_manifest(doc: Any, *, require_sha256: bool = False) -> BpfProgramManif
     return parse_spec(name, doc.get("spec"), require_sha256=require_sha256)
 
 
-SPEC_FIELDS = ("elf", "programs", "globals", "nodeSelector", "rollout", "resetBss")
+SPEC_FIELDS = ("elf", "programs", "globals", "nodeSelector", "rollout", "resetBss", "btf")
 
 
 def parse_spec(name: str, spec: Any, *, require_sha256: bool = False) -> BpfProgramManifest:
@@ -259,7 +262,21 @@ def parse_spec(name: str, spec: Any, *, require_sha256: bool = False) -> BpfProg
         node_selector=dict(selector),
         rollout=parse_rollout(spec.get("rollout")),
         reset_bss=reset_bss,
+        btf_path=parse_btf(spec.get("btf")),
     )
+
+
+def parse_btf(value: Any) -> str | None:
+    """`spec.btf: {path: /var/lib/bpf/vmlinux.btf}`: an absolute path on the node."""
+    if value is None:
+        return None
+    btf = _mapping(value, "spec.btf")
+    _known(btf, ("path",), "spec.btf")
+    path = _str(btf.get("path"), "spec.btf.path")
+    assert path is not None
+    if not path.startswith("/"):
+        raise ManifestError(f"spec.btf.path: {path!r} must be an absolute path on the node")
+    return path
 
 
 def config_hash(m: BpfProgramManifest, elf_sha256: str | None = None) -> str:
@@ -272,5 +289,7 @@ def config_hash(m: BpfProgramManifest, elf_sha256: str | None = None) -> str:
         "programs": [[p.name, p.attach.kind, canonical(p.attach)] for p in m.programs],
         "resetBss": m.reset_bss,
     }
+    if m.btf_path is not None:  # absent otherwise, so hashes of existing objects stay
+        doc["btf"] = m.btf_path
     blob = json.dumps(doc, sort_keys=True, separators=(",", ":"), default=str).encode()
     return hashlib.sha256(blob).hexdigest()[:12]

@@ -60,9 +60,18 @@ class Plan:
         return self.action in (Action.CREATE, Action.RELOAD)
 
 
-def ro_key(obj: ObjectSpec, images: Mapping[str, bytes], elf_sha: str, programs: list[str]) -> str:
-    """What forces a new variant: the ELF, the read-only images, and the program set."""
+def ro_key(
+    obj: ObjectSpec,
+    images: Mapping[str, bytes],
+    elf_sha: str,
+    programs: list[str],
+    btf_path: str | None = None,
+) -> str:
+    """What forces a new variant: the ELF, the read-only images, the program set, and the
+    CO-RE target BTF (relocation happens at load)."""
     h = hashlib.sha256(elf_sha.encode())
+    if btf_path is not None:
+        h.update(b"btf\0" + btf_path.encode() + b"\0")
     for d in obj.data_sections:
         if d.kind not in LIVE_KINDS:
             h.update(d.name.encode() + b"\0" + images[d.name])
@@ -103,7 +112,7 @@ def desire(
         elf=m.elf.describe(),
         elf_sha256=elf_sha,
         globals=dict(m.globals),
-        ro_key=ro_key(obj, images, elf_sha, [a.name for a in m.programs]),
+        ro_key=ro_key(obj, images, elf_sha, [a.name for a in m.programs], m.btf_path),
         config_hash=config_hash(m, elf_sha),
         links=links,
         live=live_values(obj, images),

@@ -94,7 +94,7 @@ class NodeReconciler:
         wanted = desire(m, obj, images, blob.sha256, {k: t.trace_name for k, t in targets.items()})
         lay = Layout(self.root, m.name)
         todo = plan(wanted, self._observe(lay), reset_bss=m.reset_bss)
-        record = self._carry_out(lay, todo, obj, images, targets)
+        record = self._carry_out(lay, todo, obj, images, targets, m.btf_path)
         return ApplyResult(status_of(lay, record), todo.action.value)
 
     def _observe(self, lay: Layout) -> Observed:
@@ -132,6 +132,7 @@ class NodeReconciler:
         obj: ObjectSpec,
         images: dict[str, bytes],
         targets: dict[tuple[str, str], ResolvedAttach],
+        btf_path: str | None = None,
     ) -> AppliedRecord:
         for d in (lay.base, lay.maps, lay.links, lay.variants):
             os.makedirs(d, exist_ok=True)
@@ -141,7 +142,7 @@ class NodeReconciler:
                 loaded = None
                 if todo.new_variant:
                     variant = max([0, *lay.variant_numbers()]) + 1
-                    loaded = self._load_variant(lay, tx, variant, todo, obj, images)
+                    loaded = self._load_variant(lay, tx, variant, todo, obj, images, btf_path)
                     progs = {n: p.fd for n, p in loaded.programs.items()}
                     now = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
                     record = record.with_variant(variant, now)
@@ -166,10 +167,17 @@ class NodeReconciler:
         todo: Plan,
         obj: ObjectSpec,
         images: dict[str, bytes],
+        btf_path: str | None,
     ) -> LoadedObject:
         reuse = self._shared_maps(lay, obj, todo.keep_live_maps, todo.reset_bss)
         try:
-            loaded = load(obj, images=images, reuse_maps=reuse, programs=todo.record.programs)
+            loaded = load(
+                obj,
+                images=images,
+                reuse_maps=reuse,
+                programs=todo.record.programs,
+                target_btf=btf_path,
+            )
         finally:
             for fd in reuse.values():
                 fd.close()
