@@ -16,9 +16,8 @@ from tests.support.netns import net_pair
 
 
 def _manifest(elf, interface: str, btf: str | None) -> dict:
-    doc = node_manifest(
-        "core-btf", elf, [{"name": "read_point", "attach": {"xdp": {"interface": interface, "mode": "generic"}}}], {}
-    )
+    attach = {"xdp": {"interface": interface, "mode": "generic"}}
+    doc = node_manifest("core-btf", elf, [{"name": "read_point", "attach": attach}], {})
     if btf is not None:
         doc["spec"]["btf"] = {"path": btf}
     return doc

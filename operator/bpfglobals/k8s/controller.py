@@ -51,6 +51,10 @@ def now() -> str:
     return datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
+# What a node converges to: the BpfProgram spec less the fleet-level fields.
+_NODE_SPEC_FIELDS = ("elf", "programs", "globals", "resetBss", "btf")
+
+
 class ProgramController:
     def __init__(self, api: Api) -> None:
         self.api = api
@@ -176,7 +180,7 @@ class ProgramController:
         }
 
     def _node_spec(self, name: str, node: str, spec: Mapping[str, Any], desired: str) -> dict:
-        program = {k: spec[k] for k in ("elf", "programs", "globals", "resetBss", "btf") if k in spec}
+        program = {k: spec[k] for k in _NODE_SPEC_FIELDS if k in spec}
         return {"bpfProgram": name, "nodeName": node, "configHash": desired, "program": program}
 
     def _create_node_object(self, body: Mapping[str, Any], node: str, desired: str) -> None:
