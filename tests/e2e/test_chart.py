@@ -143,6 +143,7 @@ OPERATOR_MAY = [
     ("watch", "nodes"),
     ("get", "configmaps", "-n", "default"),
     ("create", "events", "-n", "default"),
+    ("watch", "customresourcedefinitions.apiextensions.k8s.io"),
 ]
 OPERATOR_MAY_NOT = [
     ("delete", "bpfprograms.bpfglobals.io"),
@@ -152,6 +153,7 @@ OPERATOR_MAY_NOT = [
     ("list", "configmaps", "-A"),
     ("patch", "bpfprogramnodes.bpfglobals.io", "--subresource=status"),
     ("create", "clusterroles.rbac.authorization.k8s.io"),
+    ("patch", "customresourcedefinitions.apiextensions.k8s.io"),
 ]
 
 
