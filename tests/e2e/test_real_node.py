@@ -82,7 +82,7 @@ def make_image(info: ClusterInfo, image: str | None = None) -> str:
 
 
 @pytest.fixture(scope="module")
-def images(node) -> dict[str, str]:
+def images(node) -> Iterator[dict[str, str]]:
     """The image built twice from the Dockerfile: the version tag and an upgrade tag."""
     info = node[1]
     start = time.monotonic()
@@ -96,7 +96,9 @@ def images(node) -> dict[str, str]:
     assert out.returncode == 0, out.stderr
     layers = json.loads(json.loads(out.stdout)["Manifest"])["layers"]
     NUMBERS["image size (MB)"] = round(sum(x["size"] for x in layers) / 1e6, 1)
-    return {"first": first, "upgrade": upgrade}
+    yield {"first": first, "upgrade": upgrade}
+    # the tags name this run's registry port; the layers stay cached for the next build
+    subprocess.run(["buildah", "rmi", first, upgrade], capture_output=True)
 
 
 def helm(info: ClusterInfo, *args: str, check: bool = True) -> subprocess.CompletedProcess:
