@@ -31,6 +31,7 @@ from bpfglobals.devcluster.cluster import free_port
 from tests.support.bpftool import bpftool, percpu_sum
 from tests.support.kubectl import Kubectl, kubectl_for
 from tests.support.netns import NetPair, net_pair
+from tests.support.procs import listening
 from tests.support.stack import wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -163,7 +164,8 @@ def release(node, k, images) -> Iterator[dict]:
         timed("helm install -> agent Ready (s)", start)
         yield {"root": root}
     finally:
-        helm(info, "uninstall", RELEASE, "-n", NS, "--wait", "--timeout=60s", check=False)
+        if Path(info.state_dir).exists():  # not yet taken down by the last test
+            helm(info, "uninstall", RELEASE, "-n", NS, "--wait", "--timeout=60s", check=False)
         subprocess.run(["rm", "-rf", root], check=False)
 
 
@@ -266,6 +268,21 @@ def assert_all_dropped(program: dict, net: NetPair, action: Callable[[], object]
 # -- the tests, in the order a user goes ------------------------------------------------------
 
 
+def test_up_node_is_idempotent_and_listens_only_on_loopback_and_its_bridge(node) -> None:
+    cluster, info = node
+    assert {"containerd", "kubelet", "scheduler", "kcm", "registry"} <= set(info.pids)
+    again = cluster.up(node=True)
+    assert again.pids == info.pids  # reused, not restarted
+    env = cluster.env()
+    assert f"export BPFGLOBALS_REGISTRY={info.registry}" in env
+    assert info.registry.startswith("127.0.0.1:")
+    gateway = info.node["prefix"] + ".1"
+    for name, pid in info.pids.items():
+        addrs = listening(pid)
+        assert all(a.startswith(("127.0.0.1:", f"{gateway}:")) for a in addrs), (name, addrs)
+    assert listening(info.pids["apiserver"]) == [info.server.removeprefix("https://")]
+
+
 def test_helm_install_runs_the_operator_and_the_agent_as_containers(node, k, release) -> None:
     info = node[1]
     deploy = json.loads(k("get", "deploy", "-n", NS, f"{RELEASE}-operator", "-o", "json").stdout)
@@ -294,8 +311,8 @@ def test_helm_install_runs_the_operator_and_the_agent_as_containers(node, k, rel
     assert int(cap_eff, 16) == (1 << 39) | (1 << 38) | (1 << 12), cap_eff  # BPF, PERFMON, NET_ADMIN
     assert uid == "0"
     assert "Read-only file system" in r.stderr
-    logs = k("logs", "-n", NS, pod["metadata"]["name"]).stdout
-    assert f"connected: 0 BpfProgramNode(s) for {info.node['name']}" in logs
+    wait_connected(k, pod, 0)
+    assert f"for {info.node['name']}" in k("logs", "-n", NS, pod["metadata"]["name"]).stdout
 
 
 def test_cluster_example_drops_the_port_on_a_veth_of_the_node(k, program, veth) -> None:
@@ -320,17 +337,19 @@ def test_cluster_example_drops_the_port_on_a_veth_of_the_node(k, program, veth) 
         passed.sock.close()
 
 
+def wait_connected(k: Kubectl, pod: dict, objects: int) -> None:
+    """Until the agent says it listed its node's objects (/healthz answers a little earlier)."""
+    line = f"connected: {objects} BpfProgramNode(s)"
+    name = pod["metadata"]["name"]
+    wait_for(line, lambda: line in k("logs", "-n", NS, name).stdout, 60)
+
+
+def helm_upgrade(info: ClusterInfo, tag: str) -> None:
+    helm(info, "upgrade", RELEASE, str(CHART), "-n", NS, "--reuse-values", f"--set=image.tag={tag}")
+
+
 def rollout(info: ClusterInfo, k: Kubectl, image: str) -> None:
-    helm(
-        info,
-        "upgrade",
-        RELEASE,
-        str(CHART),
-        "-n",
-        NS,
-        "--reuse-values",
-        f"--set=image.tag={image.rsplit(':', 1)[1]}",
-    )
+    helm_upgrade(info, image.rsplit(":", 1)[1])
     wait_for("the upgraded agent Ready", lambda: agent_ready(k, image), 180)
 
 
@@ -346,8 +365,7 @@ def test_helm_upgrade_restarts_the_agent_and_the_port_stays_dropped(
     after_pod = agent_ready(k, images["upgrade"])
     assert after_pod["metadata"]["uid"] != before_pod["metadata"]["uid"]  # restarted
     # the new agent re-adopted the pins: same program, same link, nothing reloaded
-    logs = k("logs", "-n", NS, after_pod["metadata"]["name"]).stdout
-    assert "connected: 1 BpfProgramNode(s)" in logs
+    wait_connected(k, after_pod, 1)
     assert status(k)["programs"] == before["programs"]
     assert xdp_ids(veth) == [before["programs"][0]["id"]]
 
@@ -360,16 +378,7 @@ def test_agent_pod_killed_mid_rollout_is_restarted_and_readopts(
     old_uid = agent_ready(k)["metadata"]["uid"]
 
     def upgrade_and_kill() -> None:
-        helm(
-            info,
-            "upgrade",
-            RELEASE,
-            str(CHART),
-            "-n",
-            NS,
-            "--reuse-values",
-            f"--set=image.tag={VERSION}",
-        )
+        helm_upgrade(info, VERSION)
 
         def new_pod() -> dict | None:
             pods = [p for p in agent_pods(k) if p["metadata"]["uid"] != old_uid]
@@ -386,7 +395,7 @@ def test_agent_pod_killed_mid_rollout_is_restarted_and_readopts(
 
     assert_all_dropped(program, veth, upgrade_and_kill)
     pod = agent_ready(k)
-    assert "connected: 1 BpfProgramNode(s)" in k("logs", "-n", NS, pod["metadata"]["name"]).stdout
+    wait_connected(k, pod, 1)
     assert status(k)["programs"] == before["programs"]
     assert xdp_ids(veth) == [before["programs"][0]["id"]]
 
@@ -422,3 +431,47 @@ def test_helm_uninstall_leaves_the_program_pinned(node, k, program, veth) -> Non
     assert xdp_ids(veth) == prog_id
     assert os.path.exists(f"{program['root']}/xdp-drop/links")
     assert_all_dropped(program, veth, lambda: None)
+
+
+def host_state(info: ClusterInfo) -> dict[str, object]:
+    """What `up --node` put on the host, as `down` must find none of it."""
+    spec = info.node
+    with open("/proc/self/mountinfo") as f:
+        mounts = [line.split()[4] for line in f]
+    return {
+        "processes": [p for p in info.pids.values() if Path(f"/proc/{p}").exists()],
+        "bridge": Path(f"/sys/class/net/{spec['bridge']}").exists(),
+        "cgroups": [str(p) for p in Path("/sys/fs/cgroup").glob(f"*{spec['cgroup_root']}")],
+        "mounts": [m for m in mounts if m.startswith(info.state_dir)],
+        "netns": [m for m in mounts if "/netns/cni-" in m and m.startswith("/run")],
+        "state dir": Path(info.state_dir).exists(),
+        # the pods' veths on the bridge
+        "ports": [p.name for p in Path(f"/sys/class/net/{spec['bridge']}/brif").glob("*")],
+    }
+
+
+def test_down_removes_containers_cgroups_mounts_and_the_bridge(node, k) -> None:
+    """Last: `down` with a pod still running on the bridge (its own netns, cgroup, rootfs)."""
+    cluster, info = node
+    k("run", "leftover", f"--image={info.registry}/pause:1", "--restart=Never")
+    wait_for(
+        "a pod on the bridge Running",
+        lambda: k("get", "pod", "leftover", "-o", "jsonpath={.status.phase}").stdout == "Running",
+        60,
+    )
+    during = host_state(info)
+    assert during["bridge"] and during["cgroups"] and during["mounts"] and during["processes"]
+    assert during["ports"]
+    netns_before = during["netns"]
+    cluster.down()
+    after = host_state(info)
+    assert after == {
+        "processes": [],
+        "bridge": False,
+        "cgroups": [],
+        "mounts": [],
+        "netns": netns_before,  # pod namespaces live under the state dir, never in /run/netns
+        "state dir": False,
+        "ports": [],
+    }
+    assert not [p for p in during["ports"] if Path(f"/sys/class/net/{p}").exists()]
