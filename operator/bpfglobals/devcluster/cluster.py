@@ -194,7 +194,6 @@ class DevCluster:
         nodes.write_configs(
             self.dir,
             spec,
-            info.kubeconfig,
             {
                 "kubelet": free_port(),
                 "kubelet_healthz": free_port(),
@@ -204,7 +203,7 @@ class DevCluster:
         self._save(info)
         info.pids["containerd"] = nodes.start_containerd(self.dir, spec, self._spawn)
         self._save(info)
-        nodes.push_pause(self.dir, spec)
+        nodes.push_pause(spec)
         info.pids["scheduler"] = self._spawn(
             "kube-scheduler",
             [

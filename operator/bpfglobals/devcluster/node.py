@@ -153,7 +153,8 @@ def _hierarchies() -> list[Path]:
 # -- configuration files ------------------------------------------------------------------------
 
 
-def write_configs(state: Path, spec: NodeSpec, kubeconfig: str, ports: dict[str, int]) -> None:
+def write_configs(state: Path, spec: NodeSpec, ports: dict[str, int]) -> None:
+    """containerd's, the CNI network's, the registry's and the kubelet's configuration."""
     ctd = state / "containerd"
     (ctd / "certs.d" / spec.registry).mkdir(parents=True, exist_ok=True)
     (ctd / "certs.d" / spec.registry / "hosts.toml").write_text(
@@ -260,7 +261,6 @@ state = "{ctd / "state"}"
         "syncFrequency": "10s",
     }
     (state / "kubelet.yaml").write_text(json.dumps(kubelet, indent=2))
-    del kubeconfig  # the kubelet uses the admin kubeconfig, passed on its command line
 
 
 # -- start --------------------------------------------------------------------------------------
@@ -300,7 +300,7 @@ def tuple_addr(hostport: str) -> tuple[str, int]:
     return host, int(port)
 
 
-def push_pause(state: Path, spec: NodeSpec) -> None:
+def push_pause(spec: NodeSpec) -> None:
     r = subprocess.run(["bash", str(PAUSE), spec.registry], capture_output=True, text=True)
     if r.returncode != 0:
         raise ControlPlaneError(f"building the pause image: {r.stderr.strip()[-800:]}")
@@ -388,5 +388,7 @@ def teardown(state: Path, spec: NodeSpec) -> None:
     _unmount_under(state)
     _kill_cgroup_tree(spec)
     subprocess.run(["ip", "link", "del", spec.bridge], capture_output=True)
-    if spec.bpffs_made_shared:
+    # Another dev-cluster node still running needs bpffs shared: leave it so then.
+    others = [h for h in _hierarchies() if any(h.glob("bpfglobals-*"))]
+    if spec.bpffs_made_shared and not others:
         subprocess.run(["mount", "--make-private", BPFFS], capture_output=True)
