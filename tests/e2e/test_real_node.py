@@ -317,6 +317,8 @@ def test_helm_install_runs_the_operator_and_the_agent_as_containers(node, k, rel
 
 def test_cluster_example_drops_the_port_on_a_veth_of_the_node(k, program, veth) -> None:
     assert_all_dropped(program, veth, lambda: None)
+    # the node drops as soon as its agent applied; the operator then aggregates the status
+    k("wait", "--for=condition=Ready", "bpfprogram/xdp-drop", "--timeout=60s")
     table = k("get", "bpfprograms").stdout.split()
     assert table[:4] == ["NAME", "PHASE", "READY", "CONFIG"]
     assert table[5:8] == ["xdp-drop", "Ready", "1/1"], table
