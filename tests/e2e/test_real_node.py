@@ -299,15 +299,17 @@ def test_helm_install_runs_the_operator_and_the_agent_as_containers(node, k, rel
     assert deploy["spec"]["template"]["spec"]["containers"][0]["image"].endswith(f":{VERSION}")
     pod = agent_ready(k)
     assert pod["spec"]["nodeName"] == info.node["name"]
-    # In the running container: exactly CAP_BPF, CAP_NET_ADMIN and CAP_PERFMON, uid 0, a
-    # read-only root, the host's bpffs (kubectl exec reaches the kubelet over loopback).
+    # In the running container: exactly CAP_BPF, CAP_NET_ADMIN and CAP_PERFMON, uid 0, the
+    # runtime's default seccomp filter, a read-only root (kubectl exec reaches the kubelet
+    # over loopback).
     script = (
         "import os;s=dict(l.split(':\\t') for l in open('/proc/self/status').read().splitlines()"
-        " if ':\\t' in l);print(s['CapEff'].strip(),os.getuid());"
+        " if ':\\t' in l);print(s['CapEff'].strip(),os.getuid(),s['Seccomp'].strip());"
         "open('/probe','w')"
     )
     r = k("exec", "-n", NS, pod["metadata"]["name"], "--", "python3", "-c", script, check=False)
-    cap_eff, uid = r.stdout.split()
+    cap_eff, uid, seccomp = r.stdout.split()
+    assert seccomp == "2"  # filtered by the runtime's default profile, not unconfined
     assert int(cap_eff, 16) == (1 << 39) | (1 << 38) | (1 << 12), cap_eff  # BPF, PERFMON, NET_ADMIN
     assert uid == "0"
     assert "Read-only file system" in r.stderr
