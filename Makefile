@@ -4,7 +4,7 @@ SHELL := /bin/bash
 VENV  := .venv
 PY    := $(VENV)/bin/python
 
-.PHONY: setup demo test lint clean
+.PHONY: setup demo test lint clean image
 
 setup:
 	@bash tools/setup.sh
@@ -14,6 +14,11 @@ demo: setup
 
 test: setup
 	$(PY) -m pytest tests
+
+# The operator/agent image, built with buildah from the Dockerfile and pushed to
+# $BPFGLOBALS_REGISTRY/bpfglobals:<version> (`IMAGE=…` to override, `BASE=…` for the base).
+image: setup
+	@bash tools/image/build.sh
 
 lint: setup
 	$(VENV)/bin/ruff check operator tests bench

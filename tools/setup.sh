@@ -6,6 +6,10 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 APT_PACKAGES=(clang llvm bpftool libbpf-dev iproute2 linux-libc-dev libc6-dev python3-venv iputils-ping)
+# `dev-cluster up --node` and `make image`: a container runtime for the kubelet, the CNI bridge
+# plugin, a local registry, and buildah + debootstrap to build the image without a daemon or a
+# public registry. Their services are not started (dev-cluster runs its own instances).
+APT_PACKAGES+=(containerd runc containernetworking-plugins docker-registry buildah debootstrap)
 
 missing=()
 for p in "${APT_PACKAGES[@]}"; do
@@ -36,7 +40,8 @@ if ! mount | grep -q ' /sys/fs/bpf type bpf'; then
   mount -t bpf bpf /sys/fs/bpf
 fi
 
-# The local control plane (kube-apiserver, etcd, ...) built from the Go module proxy, cached.
+# The local control plane (kube-apiserver, etcd, kubelet, ...) built from the Go module proxy,
+# cached.
 if [[ -x tools/k8s/build.sh ]]; then
   tools/k8s/build.sh
 fi
@@ -44,3 +49,8 @@ fi
 # iproute2's legacy BPF loader (an `ip` without libbpf): the peer for SEC("maps") objects in
 # tests/kernel/test_legacy_maps_iproute2.py.
 tools/iproute2-legacy/build.sh >/dev/null
+
+# The image's base (Debian minbase + Python via debootstrap) in buildah's storage, cached.
+if [[ -x tools/image/base.sh ]]; then
+  tools/image/base.sh >/dev/null
+fi

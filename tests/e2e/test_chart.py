@@ -5,6 +5,7 @@ agent's security context limited to the capabilities it needs."""
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 import zipfile
@@ -143,6 +144,7 @@ OPERATOR_MAY = [
     ("watch", "nodes"),
     ("get", "configmaps", "-n", "default"),
     ("create", "events", "-n", "default"),
+    ("watch", "customresourcedefinitions.apiextensions.k8s.io"),
 ]
 OPERATOR_MAY_NOT = [
     ("delete", "bpfprograms.bpfglobals.io"),
@@ -152,6 +154,7 @@ OPERATOR_MAY_NOT = [
     ("list", "configmaps", "-A"),
     ("patch", "bpfprogramnodes.bpfglobals.io", "--subresource=status"),
     ("create", "clusterroles.rbac.authorization.k8s.io"),
+    ("patch", "customresourcedefinitions.apiextensions.k8s.io"),
 ]
 
 
@@ -224,6 +227,7 @@ def test_agent_pod_security(rendered) -> None:
     assert sc.get("privileged") is False and sc["allowPrivilegeEscalation"] is False
     assert sc["capabilities"] == {"drop": ["ALL"], "add": ["BPF", "NET_ADMIN", "PERFMON"]}
     assert sc["readOnlyRootFilesystem"] is True
+    assert sc["seccompProfile"] == {"type": "RuntimeDefault"}  # enough on a real node
     assert ds["hostNetwork"] is True
     env = {e["name"]: e for e in c["env"]}
     assert env["NODE_NAME"]["valueFrom"] == {"fieldRef": {"fieldPath": "spec.nodeName"}}
@@ -249,8 +253,11 @@ def test_the_image_packages_the_project(tmp_path) -> None:
     """What the Dockerfile's build stage does: a wheel with the package, its generated cffi
     module and the console script (the image itself needs a container engine to build)."""
     text = (ROOT / "Dockerfile").read_text()
-    stages = [line for line in text.splitlines() if line.startswith("FROM ")]
-    assert len(stages) == 2 and all(":" in s.split()[1] and "latest" not in s for s in stages)
+    stages = [line.split()[1] for line in text.splitlines() if line.startswith("FROM ")]
+    assert stages == ["${BASE}", "${BASE}"]
+    # the public default base is pinned to a release (`make image` passes a local base)
+    base = next(line for line in text.splitlines() if line.startswith("ARG BASE="))
+    assert re.fullmatch(r"ARG BASE=python:3\.\d+\.\d+-slim-bookworm", base), base
     assert "USER 65532" in text
     subprocess.run(
         [sys.executable, "-m", "pip", "wheel", "--no-deps", "-w", str(tmp_path), str(ROOT)],

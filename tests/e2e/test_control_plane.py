@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from bpfglobals.devcluster import DevCluster
+from tests.support.procs import listening
 
 CLI = str(Path(sys.executable).parent / "bpfglobals")
 
@@ -158,14 +159,9 @@ def test_a_watch_sees_changes(control_plane, kubectl, widgets) -> None:
         watch.wait()
 
 
-def _listening(pid: int) -> list[str]:
-    out = subprocess.run(["ss", "-ltnpH"], capture_output=True, text=True, check=True).stdout
-    return [line.split()[3] for line in out.splitlines() if f"pid={pid}," in line]
-
-
 def test_only_loopback_listens(control_plane) -> None:
     for name, pid in control_plane.pids.items():
-        addrs = _listening(pid)
+        addrs = listening(pid)
         assert addrs, name
         assert all(a.startswith("127.0.0.1:") for a in addrs), (name, addrs)
 

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Builds the local control plane from the Go module proxy into a cache keyed by version:
-#   kube-apiserver, kube-controller-manager, kubectl (Kubernetes $K8S_VERSION), etcd, helm.
+#   kube-apiserver, kube-controller-manager, kubectl, and for `dev-cluster up --node` kubelet and
+#   kube-scheduler (Kubernetes $K8S_VERSION, one wrapper module), etcd, helm.
 # Idempotent: exits at once when the binaries are there. Prints the bin directory last.
 # Cold: ~1 GB of modules and 15-25 minutes on two cores; warm: nothing.
 set -euo pipefail
@@ -30,10 +31,15 @@ build() { # dir, output name, package, ldflags
 build apiserver kube-apiserver k8s.io/kubernetes/cmd/kube-apiserver "$k8s_ldflags"
 build apiserver kube-controller-manager k8s.io/kubernetes/cmd/kube-controller-manager "$k8s_ldflags"
 build apiserver kubectl k8s.io/kubernetes/cmd/kubectl "$k8s_ldflags"
+# Same module and build cache as the apiserver: seconds once the lines above were built.
+build apiserver kubelet k8s.io/kubernetes/cmd/kubelet "$k8s_ldflags"
+build apiserver kube-scheduler k8s.io/kubernetes/cmd/kube-scheduler "$k8s_ldflags"
 build etcd etcd go.etcd.io/etcd/server/v3 "-s -w"
 build helm helm helm.sh/helm/v3/cmd/helm "-s -w -X helm.sh/helm/v3/internal/version.version=$HELM_VERSION"
 
 "$BIN/kube-apiserver" --version >/dev/null
+"$BIN/kubelet" --version >/dev/null
+"$BIN/kube-scheduler" --version >/dev/null
 "$BIN/etcd" --version >/dev/null
 "$BIN/kubectl" version --client >/dev/null
 "$BIN/helm" version >/dev/null

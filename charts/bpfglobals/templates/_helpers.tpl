@@ -11,3 +11,9 @@ helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version }}
 {{- end -}}
 {{- define "bpfglobals.operatorSA" -}}{{ .Release.Name }}-operator{{- end -}}
 {{- define "bpfglobals.agentSA" -}}{{ .Release.Name }}-agent{{- end -}}
+{{- define "bpfglobals.apiServerEnv" -}}
+{{- with .Values.apiServer.host }}
+- {name: KUBERNETES_SERVICE_HOST, value: {{ . | quote }}}
+- {name: KUBERNETES_SERVICE_PORT, value: {{ $.Values.apiServer.port | quote }}}
+{{- end }}
+{{- end -}}

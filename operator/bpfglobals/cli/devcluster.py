@@ -11,8 +11,10 @@ from bpfglobals.devcluster import DevCluster
 def run(args: argparse.Namespace) -> int:
     cluster = DevCluster(args.state_dir)
     if args.action == "up":
-        info = cluster.up(controller_manager=args.controller_manager)
+        info = cluster.up(controller_manager=args.controller_manager, node=args.node)
         print(f"control plane ready at {info.server}")
+        if info.node:
+            print(f"node {info.node['name']} Ready; registry {info.registry}")
         print(f'kubeconfig: {info.kubeconfig}   (eval "$(bpfglobals dev-cluster env)")')
     elif args.action == "down":
         cluster.down()
@@ -32,5 +34,11 @@ def register(sub: argparse._SubParsersAction) -> None:
         "--controller-manager",
         action="store_true",
         help="also run kube-controller-manager (garbage collection, namespaces)",
+    )
+    p.add_argument(
+        "--node",
+        action="store_true",
+        help="also run this machine as a node: containerd, kubelet, kube-scheduler, the "
+        "controllers DaemonSets and Deployments need, and a registry on 127.0.0.1",
     )
     p.set_defaults(func=run)

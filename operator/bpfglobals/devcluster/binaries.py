@@ -11,7 +11,15 @@ from bpfglobals.errors import BpfGlobalsError
 REPO = Path(__file__).resolve().parents[3]
 BUILD = REPO / "tools" / "k8s" / "build.sh"
 BIN_ENV = "BPFGLOBALS_K8S_BIN"
-NAMES = ("kube-apiserver", "kube-controller-manager", "kubectl", "etcd", "helm")
+NAMES = (
+    "kube-apiserver",
+    "kube-controller-manager",
+    "kubectl",
+    "etcd",
+    "helm",
+    "kubelet",
+    "kube-scheduler",
+)
 
 
 class ControlPlaneError(BpfGlobalsError):

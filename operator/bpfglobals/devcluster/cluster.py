@@ -1,4 +1,5 @@
-"""A local control plane: etcd + kube-apiserver (+ kube-controller-manager), on loopback only.
+"""A local control plane: etcd + kube-apiserver (+ kube-controller-manager), on loopback only;
+with `node=True` this machine also joins as a real node (see devcluster/node.py).
 
 Everything lives in one state directory: certificates, etcd data, logs, a kubeconfig, pid
 files and `cluster.json`. `up` is idempotent (a healthy running cluster is reused, a stale one
@@ -8,6 +9,7 @@ is cleaned up first); `down` stops every process group and removes the directory
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import os
 import signal
@@ -19,6 +21,7 @@ import urllib.request
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from bpfglobals.devcluster import node as nodes
 from bpfglobals.devcluster import pki
 from bpfglobals.devcluster.binaries import REPO, ControlPlaneError, bin_dir
 
@@ -34,6 +37,12 @@ class ClusterInfo:
     server: str
     bin_dir: str
     pids: dict[str, int]
+    node: dict | None = None  # a NodeSpec, with `up --node`
+
+    @property
+    def registry(self) -> str | None:
+        """host:port of the local registry (`up --node`)."""
+        return self.node["registry"] if self.node else None
 
     @property
     def kubectl(self) -> str:
@@ -70,25 +79,41 @@ class DevCluster:
     # -- lifecycle ------------------------------------------------------------------------------
 
     def up(
-        self, *, controller_manager: bool = False, crds: Path | None = None, timeout: float = 120
+        self,
+        *,
+        controller_manager: bool = False,
+        node: bool = False,
+        crds: Path | None = None,
+        timeout: float = 120,
     ) -> ClusterInfo:
+        controller_manager = controller_manager or node
         current = self.info()
         if (
             current is not None
             and all(_alive(p) for p in current.pids.values())
             and self._ready(current)
             and (not controller_manager or "kcm" in current.pids)
+            and (not node or "kubelet" in current.pids)
         ):
             return current
         self.down()
         bins = bin_dir()
+        if node:
+            nodes.check_host_tools()
         self.dir.mkdir(parents=True, exist_ok=True)
-        pki.generate(self.dir / "pki")
         etcd_port, peer_port, api_port = free_port(), free_port(), free_port()
-        server = f"https://{LOOPBACK}:{api_port}"
+        spec = nodes.new_spec(self.dir, free_port()) if node else None
+        # With a node, pods on its bridge reach the apiserver at the bridge's gateway address.
+        address = spec.gateway if spec else LOOPBACK
+        server = f"https://{address}:{api_port}"
         info = ClusterInfo(str(self.dir), str(self.dir / "kubeconfig"), server, str(bins), {})
-        self._write_kubeconfig(info)
         try:
+            if spec is not None:
+                info.node = spec.to_dict()
+                self._save(info)  # from here on, `down` knows what to clean up
+                nodes.create_bridge(spec)
+            pki.generate(self.dir / "pki", extra_ips=[address])
+            self._write_kubeconfig(info)
             info.pids["etcd"] = self._spawn(
                 "etcd",
                 [
@@ -118,8 +143,8 @@ class DevCluster:
                 [
                     str(bins / "kube-apiserver"),
                     f"--etcd-servers=http://{LOOPBACK}:{etcd_port}",
-                    f"--bind-address={LOOPBACK}",
-                    f"--advertise-address={LOOPBACK}",
+                    f"--bind-address={address}",
+                    f"--advertise-address={address}",
                     f"--secure-port={api_port}",
                     f"--tls-cert-file={p / 'apiserver.crt'}",
                     f"--tls-private-key-file={p / 'apiserver.key'}",
@@ -128,7 +153,8 @@ class DevCluster:
                     f"--service-account-key-file={p / 'sa.pub'}",
                     f"--service-account-signing-key-file={p / 'sa.key'}",
                     "--authorization-mode=RBAC",
-                    "--disable-admission-plugins=ServiceAccount",
+                    # pods (with a node) get their service account tokens mounted
+                    *([] if node else ["--disable-admission-plugins=ServiceAccount"]),
                     "--service-cluster-ip-range=10.0.0.0/24",
                     "--allow-privileged=true",
                     "--enable-priority-and-fairness=false",
@@ -145,34 +171,102 @@ class DevCluster:
                         "--leader-elect=false",
                         f"--bind-address={LOOPBACK}",
                         f"--secure-port={free_port()}",
-                        "--controllers=garbage-collector-controller,namespace-controller",
+                        f"--controllers={','.join(NODE_CONTROLLERS if node else CONTROLLERS)}",
                         f"--service-account-private-key-file={p / 'sa.key'}",
                         f"--root-ca-file={p / 'ca.crt'}",
                     ],
                 )
                 self._save(info)
+            if spec is not None:
+                self._up_node(info, spec, bins, timeout)
             self.install_crds(info, crds if crds is not None else REPO / "crds")
         except BaseException:
             self.down()
             raise
         return info
 
+    def _up_node(self, info: ClusterInfo, spec: nodes.NodeSpec, bins: Path, timeout: float):
+        """containerd, registry, pause image, scheduler and kubelet; until the Node is Ready."""
+        spec = dataclasses.replace(spec, bpffs_made_shared=nodes.make_bpffs_shared())
+        info.node = spec.to_dict()
+        self._save(info)
+        nodes.create_cgroups(spec)
+        nodes.write_configs(
+            self.dir,
+            spec,
+            {
+                "kubelet": free_port(),
+                "kubelet_healthz": free_port(),
+            },
+        )
+        info.pids["registry"] = nodes.start_registry(self.dir, spec, self._spawn)
+        self._save(info)
+        info.pids["containerd"] = nodes.start_containerd(self.dir, spec, self._spawn)
+        self._save(info)
+        nodes.push_pause(spec)
+        info.pids["scheduler"] = self._spawn(
+            "kube-scheduler",
+            [
+                str(bins / "kube-scheduler"),
+                f"--kubeconfig={info.kubeconfig}",
+                f"--authentication-kubeconfig={info.kubeconfig}",
+                f"--authorization-kubeconfig={info.kubeconfig}",
+                "--leader-elect=false",
+                f"--bind-address={LOOPBACK}",
+                f"--secure-port={free_port()}",
+            ],
+        )
+        self._save(info)
+        info.pids["kubelet"] = self.start_kubelet(info)
+        self.wait_node_ready(info, timeout)
+
+    def start_kubelet(self, info: ClusterInfo) -> int:
+        """(Re)start the node's kubelet: its pods keep running while it is away."""
+        pid = self._spawn(
+            "kubelet", nodes.kubelet_cmd(Path(info.bin_dir), self.dir, info.kubeconfig)
+        )
+        info.pids["kubelet"] = pid
+        self._save(info)
+        return pid
+
+    def stop_process(self, info: ClusterInfo, name: str) -> None:
+        pid = info.pids.pop(name, None)
+        if pid:
+            _stop(pid)
+        self._save(info)
+
+    def wait_node_ready(self, info: ClusterInfo, timeout: float) -> None:
+        name = info.node["name"]
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            for proc in ("kubelet", "containerd"):
+                _reap(info.pids[proc])
+                if not _alive(info.pids[proc]):
+                    log = self.dir / f"{proc}.log"
+                    raise ControlPlaneError(
+                        f"{proc} exited during start-up:\n{log.read_text(errors='replace')[-2000:]}"
+                    )
+            r = self.kubectl(info, "get", "node", name, "-o", "json")
+            if r.returncode == 0:
+                conds = json.loads(r.stdout)["status"].get("conditions") or []
+                if any(c["type"] == "Ready" and c["status"] == "True" for c in conds):
+                    return
+            time.sleep(0.5)
+        raise ControlPlaneError(f"node {name} not Ready after {timeout:.0f}s (see {self.dir})")
+
     def down(self) -> None:
         info = self.info()
         pids = info.pids if info else {}
-        for name in ("kcm", "apiserver", "etcd"):
-            pid = pids.get(name)
-            if pid and _alive(pid):
-                with contextlib.suppress(ProcessLookupError):
-                    os.killpg(pid, signal.SIGTERM)
-                deadline = time.monotonic() + 15
-                while _alive(pid) and time.monotonic() < deadline:
-                    _reap(pid)
-                    time.sleep(0.05)
-                if _alive(pid):
-                    with contextlib.suppress(ProcessLookupError):
-                        os.killpg(pid, signal.SIGKILL)
-                    _reap(pid, block=True)
+        # The kubelet first (it would restart containers), the runtime, then the control plane.
+        for name in ("kubelet", "scheduler", "kcm", "containerd"):
+            if pids.get(name):
+                _stop(pids[name])
+        if info is not None and info.node:
+            nodes.teardown(self.dir, nodes.NodeSpec.from_dict(info.node))
+        for name in ("registry", "apiserver", "etcd"):
+            if pids.get(name):
+                # the apiserver's graceful shutdown waits ~15 s for watchers; it holds no state
+                _stop(pids[name], grace=3 if name == "apiserver" else 15)
         if self.dir.exists():
             subprocess.run(["rm", "-rf", str(self.dir)], check=False)
 
@@ -182,7 +276,10 @@ class DevCluster:
             raise ControlPlaneError(
                 f"no dev cluster in {self.dir}: run `bpfglobals dev-cluster up`"
             )
-        return f"export KUBECONFIG={info.kubeconfig}\nexport PATH={info.bin_dir}:$PATH\n"
+        out = f"export KUBECONFIG={info.kubeconfig}\nexport PATH={info.bin_dir}:$PATH\n"
+        if info.registry:
+            out += f"export BPFGLOBALS_REGISTRY={info.registry}\n"
+        return out
 
     # -- helpers --------------------------------------------------------------------------------
 
@@ -288,6 +385,37 @@ class DevCluster:
         if r.returncode != 0:
             raise ControlPlaneError(f"CRDs not established: {r.stderr.strip()}")
         return names
+
+
+CONTROLLERS = ("garbage-collector-controller", "namespace-controller")
+# What DaemonSets and Deployments need on a real node, and pods' service-account CA bundle.
+NODE_CONTROLLERS = (
+    *CONTROLLERS,
+    "daemonset-controller",
+    "deployment-controller",
+    "replicaset-controller",
+    "node-lifecycle-controller",
+    "pod-garbage-collector-controller",
+    "root-ca-certificate-publisher-controller",
+    "serviceaccount-controller",
+)
+
+
+def _stop(pid: int, grace: float = 15) -> None:
+    """SIGTERM a process group, SIGKILL it after `grace` seconds."""
+    if not _alive(pid):
+        _reap(pid)
+        return
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(pid, signal.SIGTERM)
+    deadline = time.monotonic() + grace
+    while _alive(pid) and time.monotonic() < deadline:
+        _reap(pid)
+        time.sleep(0.05)
+    if _alive(pid):
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(pid, signal.SIGKILL)
+        _reap(pid, block=True)
 
 
 def _reap(pid: int, block: bool = False) -> None:

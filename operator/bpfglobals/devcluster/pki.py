@@ -74,8 +74,9 @@ def _pem(cert: x509.Certificate) -> bytes:
     return cert.public_bytes(serialization.Encoding.PEM)
 
 
-def generate(pki: Path) -> None:
-    """Write ca.crt, apiserver.{crt,key}, admin.{crt,key}, sa.{key,pub} into `pki`."""
+def generate(pki: Path, extra_ips: list[str] | tuple[str, ...] = ()) -> None:
+    """Write ca.crt, apiserver.{crt,key}, admin.{crt,key}, sa.{key,pub} into `pki`; the
+    serving certificate also names `extra_ips` (the node's bridge gateway)."""
     pki.mkdir(parents=True, exist_ok=True)
     ca_key = _key()
     ca_name = _name("bpfglobals-devcluster-ca")
@@ -93,7 +94,8 @@ def generate(pki: Path) -> None:
             "kubernetes.default.svc.cluster.local",
         )
     ]
-    sans += [x509.IPAddress(ipaddress.ip_address(a)) for a in ("127.0.0.1", "10.0.0.1")]
+    ips = dict.fromkeys(("127.0.0.1", "10.0.0.1", *extra_ips))
+    sans += [x509.IPAddress(ipaddress.ip_address(a)) for a in ips]
     server = _cert(
         _name("kube-apiserver"),
         server_key,

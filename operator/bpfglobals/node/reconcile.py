@@ -267,7 +267,7 @@ class NodeReconciler:
         live = self._live_link(path)
         if live is not None and target.updatable:
             tx.on_exit(live.close)
-            old = fd_by_id("prog", link_info(live).prog_id)
+            old = self._running_program(lay, link_info(live).prog_id)
             tx.on_exit(old.close)
             swap(live, new, old, what)
             tx.on_undo(swap, live, old, new, what)  # put the old variant back
@@ -288,6 +288,19 @@ class NodeReconciler:
             tx.on_undo(unpin_link, pin)
         finally:
             fd.close()
+
+    @staticmethod
+    def _running_program(lay: Layout, prog_id: int) -> FD:
+        """The program a link runs, from our own pins: PROG_GET_FD_BY_ID would need
+        CAP_SYS_ADMIN, which the agent's DaemonSet does not grant (BPF, NET_ADMIN, PERFMON)."""
+        for n in reversed(lay.variant_numbers()):
+            programs = os.path.join(lay.variant(n), "programs")
+            for pin in sorted(os.listdir(programs)) if os.path.isdir(programs) else []:
+                fd = obj_get(os.path.join(programs, pin))
+                if prog_info(fd)[0].id == prog_id:
+                    return fd
+                fd.close()
+        return fd_by_id("prog", prog_id)  # not one of ours: only with CAP_SYS_ADMIN
 
     @staticmethod
     def _live_link(path: str) -> FD | None:
