@@ -27,6 +27,7 @@ CASES = {
     "prune": {"answer": 5},
     "examples/xdp_drop.bpf.c": {"drop_port": 53, "drop_icmp": True},
     "maps": {"limit": 9},
+    "hidden_subprog": {"bonus": 2},
     # objects with externs: values set through render/configure, externs resolved by each loader
     "corpus_ct_filter": {"guarded_port": 22, "log_only": True},
     "corpus_runqlat_style": {"targ_ms": True, "targ_tgid": 1},

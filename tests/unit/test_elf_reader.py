@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from bpfglobals.elf import RelocKind, encode_btf, parse_btf, read_object
-from bpfglobals.elf.btf_types import Datasec
+from bpfglobals.elf.btf_types import BtfKind, Datasec, Linkage
 from tests.support.oracles import (
     bpftool_btf,
     readelf_relocations,
@@ -173,3 +173,15 @@ def test_internal_map_names_follow_libbpf(bpf_object) -> None:
     assert internal_map_name("averyverylongname", ".data") == "averyver.data"
     assert internal_map_name("x", ".rodata.extra") == ".rodata.extra"
     assert internal_map_name("x", ".data.a-very-long-name") == ".data.a_very_lo"
+
+
+def test_hidden_global_subprograms_are_static_in_the_btf_as_libbpf_makes_them(bpf_object) -> None:
+    obj = read_object(bpf_object("hidden_subprog"))
+    assert obj.btf is not None
+    fill = obj.btf[obj.btf.find(BtfKind.FUNC, "fill")]
+    assert fill.linkage == Linkage.STATIC  # the ELF symbol is global, visibility hidden
+    assert [s.linkage for s in obj.subprograms if s.name == "fill"] == ["global"]
+    entry = obj.btf[obj.btf.find(BtfKind.FUNC, "hidden_call")]
+    assert entry.linkage == Linkage.GLOBAL  # programs keep theirs
+    types = {p.name: (p.type.prog_type, p.type.attach_target) for p in obj.programs}
+    assert types["getpid_entry"] == ("kprobe", "getpid")  # libbpf's ksyscall/ section

@@ -21,6 +21,7 @@ SHT_PROGBITS, SHT_SYMTAB, SHT_NOBITS, SHT_REL = 1, 2, 8, 9
 SHF_WRITE, SHF_ALLOC, SHF_EXECINSTR = 0x1, 0x2, 0x4
 STT_NOTYPE, STT_OBJECT, STT_FUNC, STT_SECTION = 0, 1, 2, 3
 STB_LOCAL, STB_GLOBAL, STB_WEAK = 0, 1, 2
+STV_DEFAULT, STV_INTERNAL, STV_HIDDEN, STV_PROTECTED = 0, 1, 2, 3
 SHN_UNDEF, SHN_ABS, SHN_COMMON = 0, 0xFFF1, 0xFFF2
 
 
@@ -46,6 +47,7 @@ class Symbol:
     type: int
     bind: int
     shndx: int
+    visibility: int = 0  # st_other & 3: STV_DEFAULT, STV_INTERNAL, STV_HIDDEN, STV_PROTECTED
 
 
 @dataclass(frozen=True)
@@ -183,8 +185,9 @@ def _symbols(symtab: Section, sections: list[Section], name: str) -> list[Symbol
             info & 0xF,
             info >> 4,
             shndx,
+            other & 3,
         )
-        for i, (st_name, info, _other, shndx, value, size) in enumerate(
+        for i, (st_name, info, other, shndx, value, size) in enumerate(
             _SYM.iter_unpack(symtab.data)
         )
     ]

@@ -25,6 +25,8 @@ SECTION_DEFS: tuple[tuple[str, str, str | None, str], ...] = (
     ("uretprobe.s", "kprobe", None, "+s"),
     ("kprobe.multi", "kprobe", "trace_kprobe_multi", "+"),
     ("kretprobe.multi", "kprobe", "trace_kprobe_multi", "+"),
+    ("ksyscall", "kprobe", None, "+"),
+    ("kretsyscall", "kprobe", None, "+"),
     ("usdt", "kprobe", None, "+"),
     ("tc/ingress", "sched_cls", "tcx_ingress", ""),
     ("tc/egress", "sched_cls", "tcx_egress", ""),

@@ -12,6 +12,7 @@ from bpfglobals.elf.data_sections import object_name, read_data_sections
 from bpfglobals.elf.datasec_fixup import fixup_datasecs
 from bpfglobals.elf.elf_file import SHF_EXECINSTR, SHT_REL, ElfImage, read_elf
 from bpfglobals.elf.externs import collect_externs, kconfig_section
+from bpfglobals.elf.func_linkage import mark_hidden_subprograms_static
 from bpfglobals.elf.legacy_maps import read_legacy_maps
 from bpfglobals.elf.maps import read_btf_maps
 from bpfglobals.elf.model import ObjectSpec
@@ -48,6 +49,7 @@ def _read(data: bytes, name: str, path: str) -> ObjectSpec:
     _check_relocation_sections(elf)
     obj_name = object_name(name)
     programs, subprograms = read_programs(elf, ext)
+    btf = mark_hidden_subprograms_static(btf, elf, subprograms)
     return ObjectSpec(
         path=path,
         name=obj_name,
