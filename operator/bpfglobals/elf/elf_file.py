@@ -1,17 +1,13 @@
-"""The ELF container, read once with pyelftools into plain records.
+"""The ELF container, read once with `struct` into plain records.
 
-This is the single boundary where pyelftools' own exceptions (and the struct/index errors it
-lets through on corrupted files) become `ElfError`; everything above works on these records.
+This is the single boundary where the struct/index errors of a corrupted file become
+`ElfError`; everything above works on these records.
 """
 
 from __future__ import annotations
 
-import io
 import struct
 from dataclasses import dataclass, field
-
-from elftools.common.exceptions import ELFError, ELFParseError
-from elftools.elf.elffile import ELFFile
 
 from bpfglobals.elf.binary import cstring
 from bpfglobals.errors import ElfError
@@ -78,9 +74,7 @@ class ElfImage:
         return self.symbols[index]
 
 
-_PYELFTOOLS_ERRORS = (
-    ELFError,
-    ELFParseError,
+_PARSE_ERRORS = (
     struct.error,
     IndexError,
     KeyError,
@@ -100,42 +94,77 @@ def read_elf(data: bytes, name: str) -> ElfImage:
         return _read(data, name)
     except ElfError:
         raise
-    except _PYELFTOOLS_ERRORS as e:
+    except _PARSE_ERRORS as e:
         raise ElfError(f"{name}: not a valid ELF object ({type(e).__name__}: {e})") from e
-    except Exception as e:  # construct's own error types vary across versions
-        if type(e).__module__.startswith(("construct", "elftools")):
-            raise ElfError(f"{name}: not a valid ELF object ({type(e).__name__}: {e})") from e
-        raise
+
+
+_EHDR = struct.Struct("<16sHHIQQQIHHHHHH")  # Elf64_Ehdr
+_SHDR = struct.Struct("<IIQQQQIIQQ")  # Elf64_Shdr
+ELFCLASS64, ELFDATA2LSB, ET_REL = 2, 1, 1
+_ET_NAMES = {0: "ET_NONE", 1: "ET_REL", 2: "ET_EXEC", 3: "ET_DYN", 4: "ET_CORE"}
+_EM_NAMES = {3: "EM_386", 40: "EM_ARM", 62: "EM_X86_64", 183: "EM_AARCH64", 243: "EM_RISCV"}
+SHN_XINDEX = 0xFFFF
+
+
+class _Shdr:
+    """One Elf64_Shdr, fields by their ELF names."""
+
+    __slots__ = ("sh_flags", "sh_info", "sh_link", "sh_name", "sh_offset", "sh_size", "sh_type")
+
+    def __init__(self, raw: tuple[int, ...]) -> None:
+        (self.sh_name, self.sh_type, self.sh_flags, _addr, self.sh_offset, self.sh_size) = raw[:6]
+        self.sh_link, self.sh_info = raw[6], raw[7]
 
 
 def _read(data: bytes, name: str) -> ElfImage:
+    """The ELF and section headers are read with `struct` (pyelftools' ELFFile imports its
+    DWARF and construct machinery: ~50 ms of every `bpfglobals load`; symbols and relocations
+    were already read here). tests/kernel/test_record_accounting.py walks every test object
+    with pyelftools as the independent oracle."""
     if data[:4] != b"\x7fELF":
         raise ElfError(f"{name}: not an ELF file (bad magic)")
-    elf = ELFFile(io.BytesIO(data))
-    if elf.elfclass != 64 or not elf.little_endian:
+    if len(data) < _EHDR.size:
+        raise ElfError(f"{name}: not a valid ELF object (header truncated at {len(data)} bytes)")
+    ehdr = _EHDR.unpack_from(data)
+    ident, e_type, e_machine, shoff = ehdr[0], ehdr[1], ehdr[2], ehdr[6]
+    shentsize, shnum, shstrndx = ehdr[11], ehdr[12], ehdr[13]
+    if ident[4] != ELFCLASS64 or ident[5] != ELFDATA2LSB:
         raise ElfError(f"{name}: expected a 64-bit little-endian BPF object")
-    if elf["e_machine"] not in ("EM_BPF", EM_BPF):
-        raise ElfError(f"{name}: e_machine is {elf['e_machine']}, not EM_BPF (clang -target bpf)")
-    if elf["e_type"] != "ET_REL":
-        raise ElfError(f"{name}: e_type is {elf['e_type']}, expected a relocatable object (.o)")
-    nsec = elf.num_sections()
+    if e_machine != EM_BPF:
+        machine = _EM_NAMES.get(e_machine, e_machine)
+        raise ElfError(f"{name}: e_machine is {machine}, not EM_BPF (clang -target bpf)")
+    if e_type != ET_REL:
+        kind = _ET_NAMES.get(e_type, e_type)
+        raise ElfError(f"{name}: e_type is {kind}, expected a relocatable object (.o)")
+    if shoff and shentsize != _SHDR.size:
+        raise ElfError(f"{name}: not a valid ELF object (e_shentsize={shentsize})")
+
+    def header(i: int) -> _Shdr:
+        at = shoff + i * _SHDR.size
+        if at + _SHDR.size > len(data):
+            raise ElfError(f"{name}: section header {i} runs past the end of file")
+        return _Shdr(_SHDR.unpack_from(data, at))
+
+    first = header(0) if shoff else None
+    nsec = shnum if shnum or first is None else first.sh_size  # > 0xff00: count in section 0
+    if shstrndx == SHN_XINDEX and first is not None:
+        shstrndx = first.sh_link
     if not 0 < nsec <= 0xFF00:
         raise ElfError(f"{name}: {nsec} sections is not plausible")
-    headers = [elf._get_section_header(i) for i in range(nsec)]
-    shstrndx = elf["e_shstrndx"]
+    headers = [header(i) for i in range(nsec)]
     if not 0 < shstrndx < nsec:
         raise ElfError(f"{name}: missing section-name string table (e_shstrndx={shstrndx})")
     shstr = _body(data, headers[shstrndx], shstrndx, name)
     sections = [
         Section(
             i,
-            cstring(shstr, h["sh_name"], f"{name}: section {i} name"),
-            _num(h["sh_type"]),
-            h["sh_flags"],
-            h["sh_offset"],
-            h["sh_size"],
-            h["sh_link"],
-            h["sh_info"],
+            cstring(shstr, h.sh_name, f"{name}: section {i} name"),
+            h.sh_type,
+            h.sh_flags,
+            h.sh_offset,
+            h.sh_size,
+            h.sh_link,
+            h.sh_info,
             _body(data, h, i, name) if i else b"",
         )
         for i, h in enumerate(headers)
@@ -159,10 +188,10 @@ _REL = struct.Struct("<QQ")  # Elf64_Rel: r_offset, r_info (sym << 32 | type)
 _SYM = struct.Struct("<IBBHQQ")  # Elf64_Sym: name, info, other, shndx, value, size
 
 
-def _body(data: bytes, h, index: int, name: str) -> bytes:
-    if _num(h["sh_type"]) == SHT_NOBITS:
+def _body(data: bytes, h: _Shdr, index: int, name: str) -> bytes:
+    if h.sh_type == SHT_NOBITS:
         return b""
-    offset, size = h["sh_offset"], h["sh_size"]
+    offset, size = h.sh_offset, h.sh_size
     if offset + size > len(data):
         raise ElfError(f"{name}: section {index} [{offset}, +{size}) runs past the end of file")
     return data[offset : offset + size]
@@ -188,22 +217,3 @@ def _symbols(symtab: Section, sections: list[Section], name: str) -> list[Symbol
             _SYM.iter_unpack(symtab.data)
         )
     ]
-
-
-_SHT_NAMES = {
-    "SHT_NULL": 0,
-    "SHT_PROGBITS": 1,
-    "SHT_SYMTAB": 2,
-    "SHT_STRTAB": 3,
-    "SHT_RELA": 4,
-    "SHT_HASH": 5,
-    "SHT_DYNAMIC": 6,
-    "SHT_NOTE": 7,
-    "SHT_NOBITS": 8,
-    "SHT_REL": 9,
-}
-
-
-def _num(v: object) -> int:
-    """pyelftools names known section types; we compare raw numbers."""
-    return v if isinstance(v, int) else _SHT_NAMES.get(str(v), -1)

@@ -10,7 +10,6 @@ from __future__ import annotations
 import contextlib
 import errno
 import os
-import shutil
 import struct
 from collections.abc import Mapping
 
@@ -323,7 +322,7 @@ def unload(pin: str) -> list[str]:
                 removed.append(os.path.join(d, name))
             os.rmdir(d)
     if os.path.isdir(pin) and not os.listdir(pin):
-        shutil.rmtree(pin)
+        os.rmdir(pin)
     elif not removed:
         raise LoadError(f"{pin}: nothing pinned by bpfglobals here")
     return removed

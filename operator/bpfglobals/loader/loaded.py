@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
 
 from bpfglobals.elf.model import ProgramSpec
 from bpfglobals.kernel.fd import FD
 from bpfglobals.kernel.objects import MapInfo, ProgInfo
 from bpfglobals.loader.ledger import Ledger
 
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (start-up)
 if TYPE_CHECKING:
     from bpfglobals.loader.externs import Resolution
 
