@@ -178,3 +178,9 @@ class ObjectSpec:
             if v.name == name:
                 return v
         return None
+
+
+def has_core_relos(obj: ObjectSpec) -> bool:
+    """Whether any function of `obj` carries CO-RE records (the loader imports its CO-RE
+    machinery only for such objects, or when a target BTF is given)."""
+    return any(f.core_relos for f in [*obj.programs, *obj.subprograms])
