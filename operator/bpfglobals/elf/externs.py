@@ -10,7 +10,7 @@ the kernel accepts it: extern VARs become allocated, extern FUNCs global, and `.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from enum import Enum
 
 from bpfglobals.elf.btf import Btf
@@ -35,6 +35,7 @@ from bpfglobals.elf.datasec_fixup import KCONFIG_SEC, KSYMS_SEC
 from bpfglobals.elf.elf_file import SHN_UNDEF, STB_GLOBAL, STB_WEAK, STT_NOTYPE, ElfImage, Symbol
 from bpfglobals.elf.model import DataKind, DataSectionSpec
 from bpfglobals.errors import ElfError
+from bpfglobals.frozen import replace
 
 DUMMY_KSYM = "dummy_ksym"  # libbpf's placeholder VAR for kfuncs in the .ksyms DATASEC
 
