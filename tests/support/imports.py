@@ -60,4 +60,5 @@ LOAD_NEVER = (
     "shutil",
     "logging",  # imported by `load -v` and on the loader's first message only
     "gzip",
+    "ipaddress",  # values written as IP addresses import it when met
 )
