@@ -22,6 +22,8 @@ SHN_UNDEF, SHN_ABS, SHN_COMMON = 0, 0xFFF1, 0xFFF2
 
 @dataclass(frozen=True)
 class Section:
+    """One section header and its bytes."""
+
     index: int
     name: str
     type: int
@@ -35,6 +37,8 @@ class Section:
 
 @dataclass(frozen=True)
 class Symbol:
+    """One Elf64_Sym, its name resolved."""
+
     index: int
     name: str
     value: int
@@ -46,6 +50,8 @@ class Symbol:
 
 @dataclass(frozen=True)
 class Rel:
+    """One Elf64_Rel entry."""
+
     offset: int  # byte offset in the target section
     sym: int  # symbol index
     type: int  # R_BPF_*
@@ -53,6 +59,8 @@ class Rel:
 
 @dataclass
 class ElfImage:
+    """The sections, symbols and relocations of one relocatable BPF object."""
+
     sections: list[Section]
     symbols: list[Symbol]
     rels: dict[int, list[Rel]]  # target section index -> its relocations

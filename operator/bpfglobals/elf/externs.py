@@ -58,6 +58,8 @@ class KconfigType(Enum):
 
 @dataclass(frozen=True)
 class KconfigField:
+    """How a Kconfig extern is laid out in the .kconfig map."""
+
     type: KconfigType
     size: int
     align: int
@@ -67,6 +69,8 @@ class KconfigField:
 
 @dataclass(frozen=True)
 class ExternSpec:
+    """One extern the object declares (Kconfig, ksym or kfunc): its symbol and BTF."""
+
     name: str
     kind: ExternKind
     weak: bool

@@ -62,6 +62,8 @@ class ProgramType:
 
 @dataclass(frozen=True)
 class ProgramSpec:
+    """One program: its function, section, type, instructions and relocations."""
+
     name: str  # the function symbol
     section: str
     type: ProgramType

@@ -16,6 +16,8 @@ if TYPE_CHECKING:
 
 @dataclass
 class LoadedMap:
+    """A map created in the kernel for the object."""
+
     name: str  # the object's name for it: the map variable, or the section (".rodata")
     kernel_name: str
     type: str
@@ -42,6 +44,8 @@ class LoadedMap:
 
 @dataclass
 class LoadedProgram:
+    """A program loaded into the kernel."""
+
     spec: ProgramSpec
     fd: FD
     info: ProgInfo
@@ -67,6 +71,8 @@ class LoadedProgram:
 
 @dataclass
 class LoadedObject:
+    """What `load` created: programs, maps and BTF, closed together."""
+
     name: str
     programs: dict[str, LoadedProgram]
     maps: dict[str, LoadedMap]
