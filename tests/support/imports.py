@@ -7,19 +7,19 @@ bench/cli_startup.txt); the sets are shared by the unit tests and the kernel tes
 
 from __future__ import annotations
 
-import json
+import ast
 import subprocess
 import sys
 
 PROBE = """
-import json, sys
+import sys
 from bpfglobals.cli import main
 try:
     main(sys.argv[1:])
 except SystemExit:
     pass
-print(json.dumps(sorted(sys.modules)), file=sys.stderr)
-"""
+print(repr(sorted(sys.modules)), file=sys.stderr)
+"""  # repr, not json: the probe imports nothing the command may not import itself
 HEAVY = ("yaml", "kopf", "kubernetes", "cryptography", "elftools", "prometheus_client")
 
 
@@ -27,7 +27,7 @@ def modules_for(*argv: str) -> tuple[set[str], str]:
     r = subprocess.run(
         [sys.executable, "-c", PROBE, *argv], capture_output=True, text=True, check=True
     )
-    return set(json.loads(r.stderr.strip().splitlines()[-1])), r.stdout
+    return set(ast.literal_eval(r.stderr.strip().splitlines()[-1])), r.stdout
 
 
 # Standard-library modules that cost a large share of the start-up budget (issue 16): each
@@ -61,4 +61,5 @@ LOAD_NEVER = (
     "logging",  # imported by `load -v` and on the loader's first message only
     "gzip",
     "ipaddress",  # values written as IP addresses import it when met
+    "json",  # `load --json` only
 )

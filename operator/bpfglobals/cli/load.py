@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import json
 
 from bpfglobals.cli.table import format_table
 from bpfglobals.cli.values_args import add_value_options, values_from
@@ -29,6 +28,8 @@ def run_load(args: argparse.Namespace) -> int:
     ) as loaded:
         info = loaded.to_dict()
     if args.json:
+        import json  # only for --json: its regexes are compiled at import
+
         print(json.dumps(info, indent=2))
         return 0
     print(
