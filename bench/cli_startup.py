@@ -2,7 +2,8 @@
 
 Run as root:  .venv/bin/python bench/cli_startup.py [--runs N] [--before COMMIT]
 
-Times (median wall time of N runs, after one warm-up run that also writes the .pyc files):
+Times (median wall time of N runs, after one warm-up run that also writes the .pyc files;
+PYTHONDONTWRITEBYTECODE is removed from the environment, else nothing would be cached):
 - `python -c pass`: the interpreter's own floor;
 - `bpfglobals --help`, `bpfglobals get` (one applied program), `bpfglobals load` of the
   example (examples/xdp_drop.bpf.c, pinned, unpinned again untimed after each run);
@@ -35,6 +36,16 @@ from tests.support.progs import compile_bpf  # noqa: E402
 from tests.support.release import source_tree  # noqa: E402
 
 MAIN = "import sys; from bpfglobals.cli import main; sys.exit(main())"
+
+
+def cli_command(py: str) -> list[str]:
+    """What a user runs: the console script pip generated next to the interpreter
+    (`bpfglobals.cli:main`), run by that interpreter so PYTHONPATH picks the source tree;
+    the same two lines through -c when the package is not installed."""
+    script = Path(py).with_name("bpfglobals")
+    if script.is_file() and "from bpfglobals.cli import main" in script.read_text():
+        return [py, str(script)]
+    return [py, "-c", MAIN]
 
 
 def run(cmd: list[str], env: dict[str, str]) -> tuple[float, float]:
@@ -92,7 +103,8 @@ def main() -> None:
         def unpin() -> None:
             shutil.rmtree(pin, ignore_errors=True)
 
-        base_env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+        unset = ("PYTHONPATH", "PYTHONDONTWRITEBYTECODE")
+        base_env = {k: v for k, v in os.environ.items() if k not in unset}
         commands: dict[str, tuple[list[str], dict[str, str], object]] = {
             "python -c pass": ([py, "-c", "pass"], base_env, None),
             "bpftool prog loadall": (
@@ -107,7 +119,7 @@ def main() -> None:
             attach = {"xdp": {"interface": (dev, dev + "p")[n], "mode": "generic"}}
             progs = [{"name": "xdp_drop", "attach": attach}]
             manifest.write_text(json.dumps(node_manifest("startup", obj, progs, {})))
-            cli = [py, "-c", MAIN]
+            cli = cli_command(py)
             roots = f"{root}-{len(commands)}"
             subprocess.run(
                 [*cli, "apply", "-f", str(manifest), "--bpffs-root", roots],
@@ -129,6 +141,7 @@ def main() -> None:
         result = interleaved(commands, args.runs)
         floor, bpftool = result["python -c pass"], result["bpftool prog loadall"]
         print(f"runs per command: {args.runs}, interleaved; medians; whole process, .pyc cached")
+        print(f"bpfglobals is: {' '.join(cli_command(py))}")
         print(f"{'':34} {'wall':>9} {'cpu':>9}   ratios (wall / cpu)")
         for label, (wall, cpu) in result.items():
             ratios = ""

@@ -2,29 +2,8 @@
 
 from __future__ import annotations
 
-import json
-import subprocess
-import sys
-
 from bpfglobals.cli.verbs import VERBS
-
-PROBE = """
-import json, sys
-from bpfglobals.cli import main
-try:
-    main(sys.argv[1:])
-except SystemExit:
-    pass
-print(json.dumps(sorted(sys.modules)), file=sys.stderr)
-"""
-HEAVY = ("yaml", "kopf", "kubernetes", "cryptography", "elftools", "prometheus_client")
-
-
-def modules_for(*argv: str) -> tuple[set[str], str]:
-    r = subprocess.run(
-        [sys.executable, "-c", PROBE, *argv], capture_output=True, text=True, check=True
-    )
-    return set(json.loads(r.stderr.strip().splitlines()[-1])), r.stdout
+from tests.support.imports import GET_NEVER, HEAVY, LOAD_NEVER, modules_for
 
 
 def ours(mods: set[str]) -> set[str]:
@@ -60,6 +39,34 @@ def test_get_reads_bpffs_without_the_parser_loader_or_cluster_code(tmp_path) -> 
         assert heavy not in mods, heavy
 
 
+def test_get_imports_no_costly_stdlib_module(tmp_path) -> None:
+    """`get` on a root holding no record still runs the whole verb; a missing root is the
+    common case on a fresh machine and must not take a cheaper path than the listing."""
+    mods, _ = modules_for("get", "--bpffs-root", str(tmp_path / "none"))
+    assert "bpfglobals.kernel.abi" in mods  # the listing ran: it opened the kernel shim
+    for name in GET_NEVER:
+        assert name not in mods, name
+
+
+def test_a_command_line_starting_with_its_verb_builds_only_that_verbs_parsers() -> None:
+    """`bpfglobals get ...`: the other verbs' parsers are never built (each costs argparse
+    set-up); `bpfglobals -h get` still lists every verb (the help is the top-level one)."""
+    import argparse
+
+    from bpfglobals.cli import build_parser
+
+    def verbs_of(parser: argparse.ArgumentParser) -> set[str]:
+        sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+        return set(sub.choices)
+
+    assert verbs_of(build_parser(["get"])) == {"apply", "get", "delete"}
+    assert verbs_of(build_parser(["-h", "get"])) == set(VERBS)
+    assert verbs_of(build_parser([])) == set(VERBS)
+    _, out = modules_for("-h", "get")
+    for verb in VERBS:
+        assert verb in out
+
+
 def test_load_imports_the_loader_only() -> None:
     mods, out = modules_for("load", "--help")
     assert "--pin" in out and "bpfglobals.loader" in mods and "bpfglobals.elf" in mods
@@ -73,6 +80,7 @@ def test_load_imports_the_loader_only() -> None:
         "kopf",
         "kubernetes",
         "cryptography",
+        *LOAD_NEVER,
     ):
         assert heavy not in mods, heavy
 

@@ -9,22 +9,24 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from pathlib import Path
-from typing import TYPE_CHECKING
 
 from bpfglobals.cli.table import format_table
 from bpfglobals.cli.verbs import help_for
 from bpfglobals.errors import BpfGlobalsError
 from bpfglobals.node.layout import ROOT_ENV, default_root
 
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (start-up)
 if TYPE_CHECKING:
     from bpfglobals.node.status import AppliedStatus
 
 # Each verb imports what it uses when it runs: `get` reads bpffs only, `apply` needs the ELF
-# parser, the loader and YAML (see bench/cli_startup.py).
+# parser, the loader and YAML (see bench/cli_startup.py); `get` needs neither pathlib nor
+# typing either (tests/unit/test_cli_imports.py guards the set).
 
 
 def _documents(path: str) -> list[dict]:
+    from pathlib import Path
+
     import yaml
 
     from bpfglobals.node.manifest import ManifestError
@@ -41,6 +43,8 @@ def _documents(path: str) -> list[dict]:
 
 
 def run_apply(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
     from bpfglobals.node.manifest import parse_manifest
     from bpfglobals.node.reconcile import NodeReconciler
 

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import json
-import logging
 
 from bpfglobals.cli.table import format_table
 from bpfglobals.cli.values_args import add_value_options, values_from
@@ -16,6 +14,8 @@ from bpfglobals.loader import load, unload
 
 def run_load(args: argparse.Namespace) -> int:
     if args.verbose:  # what the loader decided on the way (sizes filled in, BTF left out)
+        import logging  # only here: logging is a start-up cost (see loader/log.py)
+
         logging.basicConfig(level=logging.INFO, format="%(name)s: %(message)s")
     ensure_bpffs()
     obj = read_object(args.object)
@@ -28,6 +28,8 @@ def run_load(args: argparse.Namespace) -> int:
     ) as loaded:
         info = loaded.to_dict()
     if args.json:
+        import json  # only for --json: its regexes are compiled at import
+
         print(json.dumps(info, indent=2))
         return 0
     print(

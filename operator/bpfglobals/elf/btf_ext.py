@@ -18,12 +18,16 @@ _HEADER = struct.Struct("<HBBI")  # magic, version, flags, hdr_len
 
 @dataclass(frozen=True)
 class FuncInfo:
+    """A .BTF.ext func_info record: the BTF FUNC of the function at `insn_off`."""
+
     insn_off: int  # instruction index
     type_id: int  # a BTF FUNC
 
 
 @dataclass(frozen=True)
 class LineInfo:
+    """A .BTF.ext line_info record: the source line of the instruction at `insn_off`."""
+
     insn_off: int  # instruction index
     file_name_off: int  # offsets into the .BTF string section (kept valid by encode_btf)
     line_off: int
@@ -36,6 +40,8 @@ class LineInfo:
 
 @dataclass(frozen=True)
 class CoreRelo:
+    """A .BTF.ext CO-RE record: the field/type/enum access at `insn_off` to relocate."""
+
     insn_off: int  # instruction index
     type_id: int  # the local root type
     access: str  # the access string ("0:1:2"), as its offset's string in .BTF
@@ -46,6 +52,8 @@ class CoreRelo:
 
 @dataclass
 class BtfExt:
+    """The records of .BTF.ext, per ELF section name."""
+
     func_info: dict[str, list[FuncInfo]]
     line_info: dict[str, list[LineInfo]]
     core_relos: dict[str, list[CoreRelo]]

@@ -7,8 +7,9 @@ the fixed-up BTF into the kernel).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from enum import IntEnum
+
+from bpfglobals.frozen import frozen
 
 
 class BtfKind(IntEnum):
@@ -51,13 +52,13 @@ class Linkage(IntEnum):
     EXTERN = 2
 
 
-@dataclass(frozen=True)
+@frozen
 class Void:
     name: str = ""
     kind: BtfKind = BtfKind.VOID
 
 
-@dataclass(frozen=True)
+@frozen
 class Int:
     name: str
     size: int  # bytes
@@ -71,14 +72,14 @@ class Int:
         return self.encoding == IntEncoding.SIGNED
 
 
-@dataclass(frozen=True)
+@frozen
 class Ptr:
     type: int
     name: str = ""
     kind: BtfKind = BtfKind.PTR
 
 
-@dataclass(frozen=True)
+@frozen
 class Array:
     type: int  # element type
     index_type: int
@@ -87,7 +88,7 @@ class Array:
     kind: BtfKind = BtfKind.ARRAY
 
 
-@dataclass(frozen=True)
+@frozen
 class Member:
     name: str
     type: int
@@ -95,7 +96,7 @@ class Member:
     bitfield_size: int = 0  # 0 when the member is not a bitfield
 
 
-@dataclass(frozen=True)
+@frozen
 class Struct:
     """A struct or a union (`kind` tells which)."""
 
@@ -109,13 +110,13 @@ class Struct:
         return self.kind == BtfKind.UNION
 
 
-@dataclass(frozen=True)
+@frozen
 class EnumValue:
     name: str
     value: int
 
 
-@dataclass(frozen=True)
+@frozen
 class Enum:
     """ENUM (32-bit values) or ENUM64 (`kind` tells which)."""
 
@@ -126,21 +127,21 @@ class Enum:
     kind: BtfKind = BtfKind.ENUM
 
 
-@dataclass(frozen=True)
+@frozen
 class Fwd:
     name: str
     is_union: bool
     kind: BtfKind = BtfKind.FWD
 
 
-@dataclass(frozen=True)
+@frozen
 class Typedef:
     name: str
     type: int
     kind: BtfKind = BtfKind.TYPEDEF
 
 
-@dataclass(frozen=True)
+@frozen
 class Modifier:
     """VOLATILE, CONST, RESTRICT or TYPE_TAG: a qualifier around `type`."""
 
@@ -149,7 +150,7 @@ class Modifier:
     name: str = ""  # only TYPE_TAG has a name
 
 
-@dataclass(frozen=True)
+@frozen
 class Func:
     name: str
     type: int  # a FUNC_PROTO
@@ -157,13 +158,13 @@ class Func:
     kind: BtfKind = BtfKind.FUNC
 
 
-@dataclass(frozen=True)
+@frozen
 class Param:
     name: str
     type: int
 
 
-@dataclass(frozen=True)
+@frozen
 class FuncProto:
     return_type: int
     params: tuple[Param, ...]
@@ -171,7 +172,7 @@ class FuncProto:
     kind: BtfKind = BtfKind.FUNC_PROTO
 
 
-@dataclass(frozen=True)
+@frozen
 class Var:
     name: str
     type: int
@@ -179,14 +180,14 @@ class Var:
     kind: BtfKind = BtfKind.VAR
 
 
-@dataclass(frozen=True)
+@frozen
 class VarSecinfo:
     type: int  # a VAR (or a FUNC for extern ksyms)
     offset: int
     size: int
 
 
-@dataclass(frozen=True)
+@frozen
 class Datasec:
     name: str
     size: int
@@ -194,14 +195,14 @@ class Datasec:
     kind: BtfKind = BtfKind.DATASEC
 
 
-@dataclass(frozen=True)
+@frozen
 class Float:
     name: str
     size: int
     kind: BtfKind = BtfKind.FLOAT
 
 
-@dataclass(frozen=True)
+@frozen
 class DeclTag:
     name: str
     type: int

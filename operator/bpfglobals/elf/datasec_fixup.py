@@ -8,12 +8,11 @@ offsets clang already wrote for static variables, and sorts the entries by offse
 
 from __future__ import annotations
 
-from dataclasses import replace
-
 from bpfglobals.elf.btf import Btf
 from bpfglobals.elf.btf_types import Datasec, Linkage, Var
 from bpfglobals.elf.elf_file import STB_GLOBAL, STB_WEAK, STT_OBJECT, ElfImage
 from bpfglobals.errors import ElfError
+from bpfglobals.frozen import replace
 
 # Extern-backing sections: their layout comes from extern resolution, not from the ELF.
 KCONFIG_SEC, KSYMS_SEC = ".kconfig", ".ksyms"

@@ -10,7 +10,7 @@ the kernel accepts it: extern VARs become allocated, extern FUNCs global, and `.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from enum import Enum
 
 from bpfglobals.elf.btf import Btf
@@ -35,6 +35,7 @@ from bpfglobals.elf.datasec_fixup import KCONFIG_SEC, KSYMS_SEC
 from bpfglobals.elf.elf_file import SHN_UNDEF, STB_GLOBAL, STB_WEAK, STT_NOTYPE, ElfImage, Symbol
 from bpfglobals.elf.model import DataKind, DataSectionSpec
 from bpfglobals.errors import ElfError
+from bpfglobals.frozen import replace
 
 DUMMY_KSYM = "dummy_ksym"  # libbpf's placeholder VAR for kfuncs in the .ksyms DATASEC
 
@@ -57,6 +58,8 @@ class KconfigType(Enum):
 
 @dataclass(frozen=True)
 class KconfigField:
+    """How a Kconfig extern is laid out in the .kconfig map."""
+
     type: KconfigType
     size: int
     align: int
@@ -66,6 +69,8 @@ class KconfigField:
 
 @dataclass(frozen=True)
 class ExternSpec:
+    """One extern the object declares (Kconfig, ksym or kfunc): its symbol and BTF."""
+
     name: str
     kind: ExternKind
     weak: bool

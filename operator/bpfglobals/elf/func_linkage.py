@@ -9,12 +9,11 @@ context of each caller instead of alone, with only its BTF prototype to go on (w
 
 from __future__ import annotations
 
-from dataclasses import replace
-
 from bpfglobals.elf.btf import Btf
 from bpfglobals.elf.btf_types import Func, Linkage
 from bpfglobals.elf.elf_file import STB_LOCAL, STT_FUNC, STV_HIDDEN, STV_INTERNAL, ElfImage
 from bpfglobals.elf.model import SubprogramSpec
+from bpfglobals.frozen import replace
 
 
 def mark_hidden_subprograms_static(

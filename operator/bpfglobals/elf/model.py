@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from enum import Enum
-from typing import TYPE_CHECKING
 
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (start-up)
 if TYPE_CHECKING:
     from bpfglobals.elf.btf import Btf
     from bpfglobals.elf.btf_ext import BtfExt, CoreRelo, FuncInfo, LineInfo
@@ -62,6 +62,8 @@ class ProgramType:
 
 @dataclass(frozen=True)
 class ProgramSpec:
+    """One program: its function, section, type, instructions and relocations."""
+
     name: str  # the function symbol
     section: str
     type: ProgramType
@@ -178,3 +180,9 @@ class ObjectSpec:
             if v.name == name:
                 return v
         return None
+
+
+def has_core_relos(obj: ObjectSpec) -> bool:
+    """Whether any function of `obj` carries CO-RE records (the loader imports its CO-RE
+    machinery only for such objects, or when a target BTF is given)."""
+    return any(f.core_relos for f in [*obj.programs, *obj.subprograms])

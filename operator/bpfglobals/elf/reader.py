@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+import os
 import struct
-from pathlib import Path
 
 from bpfglobals.elf.btf import Btf
 from bpfglobals.elf.btf_ext import BtfExt, parse_btf_ext
@@ -20,13 +20,26 @@ from bpfglobals.elf.programs import read_programs
 from bpfglobals.errors import ElfError
 
 
-def read_object(path: str | Path) -> ObjectSpec:
-    p = Path(path)
+def read_object(path: str | os.PathLike[str]) -> ObjectSpec:
+    # os.path, not pathlib: pathlib (with urllib, ipaddress) is a start-up cost of `load`.
+    # normpath without "..": the spelling pathlib.Path(path) gives (a//b/./c -> a/b/c)
+    p = _pure(os.fspath(path))
     try:
-        data = p.read_bytes()
+        with open(p, "rb") as f:
+            data = f.read()
     except OSError as e:
         raise ElfError(f"{p}: cannot read the object: {e.strerror}") from e
-    return read_object_bytes(data, p.name, str(p))
+    return read_object_bytes(data, os.path.basename(p), p)
+
+
+def _pure(path: str) -> str:
+    """`str(pathlib.PurePosixPath(path))`: repeated and trailing slashes and "." parts
+    dropped, ".." kept."""
+    parts = [x for x in path.split("/") if x not in ("", ".")]
+    lead = "/" if path.startswith("/") else ""
+    if path.startswith("//") and not path.startswith("///"):
+        lead = "//"
+    return lead + "/".join(parts) or "."
 
 
 def read_object_bytes(data: bytes, name: str, path: str = "") -> ObjectSpec:

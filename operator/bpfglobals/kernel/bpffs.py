@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import ctypes
 import os
 import re
 
@@ -18,6 +17,8 @@ def is_bpffs(path: str) -> bool:
 
 def mount(fstype: str, path: str) -> int:
     """mount -t FSTYPE FSTYPE PATH; 0, or the errno it failed with."""
+    import ctypes  # only when bpffs is missing: ctypes is a start-up cost of every command
+
     libc = ctypes.CDLL(None, use_errno=True)
     if libc.mount(fstype.encode(), path.encode(), fstype.encode(), 0, None) != 0:
         return ctypes.get_errno()

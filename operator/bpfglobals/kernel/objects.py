@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
 
+from bpfglobals.frozen import frozen
 from bpfglobals.kernel.abi import ffi
 from bpfglobals.kernel.constants import ATTACH_TYPES, LINK_TYPES, PROG_TYPES, Cmd, name_of
 from bpfglobals.kernel.errors import KernelError
@@ -69,7 +69,7 @@ def _info(fd: FD, info: object) -> None:
     bpf(Cmd.OBJ_GET_INFO_BY_FD, a, f"fd {fd.raw}")
 
 
-@dataclass(frozen=True)
+@frozen
 class ProgInfo:
     id: int
     type: str
@@ -112,7 +112,7 @@ def prog_info(fd: FD, *, xlated: bool = False) -> tuple[ProgInfo, bytes]:
     )
 
 
-@dataclass(frozen=True)
+@frozen
 class MapInfo:
     id: int
     type: int
@@ -170,7 +170,7 @@ def btf_name(fd: FD) -> tuple[str, bool]:
     return ffi.string(name).decode(errors="replace"), bool(i.kernel_btf)
 
 
-@dataclass(frozen=True)
+@frozen
 class LinkInfo:
     id: int
     type: str

@@ -89,6 +89,8 @@ def prog_load(
 
 @dataclass(frozen=True)
 class RunResult:
+    """What BPF_PROG_TEST_RUN returned."""
+
     retval: int
     duration_ns: int
     data_out: bytes

@@ -9,19 +9,20 @@ from __future__ import annotations
 import contextlib
 import errno
 from collections.abc import Iterator
-from dataclasses import dataclass
 
 from bpfglobals.kernel.abi import SYS_BPF, ffi, libc
 from bpfglobals.kernel.constants import Cmd
 from bpfglobals.kernel.errors import KernelError
 
 
-@dataclass
 class _Fault:
-    command: Cmd
-    errno: int
-    after: int  # let this many calls of `command` succeed first
-    remaining: int  # how many calls fail once triggered
+    """A failure to inject (a plain class: `dataclasses` costs start-up, see bpfglobals.frozen)."""
+
+    def __init__(self, command: Cmd, err: int, after: int, remaining: int) -> None:
+        self.command = command
+        self.errno = err
+        self.after = after  # let this many calls of `command` succeed first
+        self.remaining = remaining  # how many calls fail once triggered
 
 
 _faults: list[_Fault] = []

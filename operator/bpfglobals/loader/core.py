@@ -34,10 +34,6 @@ def core_target(target_btf: str | None) -> CoreTarget:
     return CoreTarget(vmlinux_btf(), "vmlinux", module_btfs)
 
 
-def has_core_relos(obj: ObjectSpec) -> bool:
-    return any(f.core_relos for f in [*obj.programs, *obj.subprograms])
-
-
 def relocate_object(
     obj: ObjectSpec, selected: list[ProgramSpec], target: CoreTarget
 ) -> tuple[ObjectSpec, list[Resolution]]:

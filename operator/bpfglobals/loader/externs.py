@@ -58,6 +58,8 @@ class Resolution:
 
 @dataclass
 class ResolvedExterns:
+    """How this kernel resolves an object's externs, and the fds held for the load."""
+
     by_name: dict[str, Resolution] = field(default_factory=dict)
     kconfig: bytes | None = None  # the .kconfig map image
     fd_array: list[int] = field(default_factory=list)  # raw fds; slot 0 unused, as libbpf

@@ -8,7 +8,6 @@ uname release; `/proc/kallsyms` for typeless ksyms.
 from __future__ import annotations
 
 import functools
-import gzip
 import os
 import re
 
@@ -37,6 +36,8 @@ def read_config_lines(paths: list[str] | None = None) -> tuple[list[str] | None,
             tried.append(f"{path}: {e.strerror}")
             continue
         if raw[:2] == b"\x1f\x8b":
+            import gzip  # only for a compressed config: gzip is a start-up cost of `load`
+
             try:
                 raw = gzip.decompress(raw)
             except (OSError, EOFError) as e:

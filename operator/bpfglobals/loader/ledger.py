@@ -16,6 +16,8 @@ Record = tuple[str, str, int]  # (kind, ELF section, byte offset in that section
 
 @dataclass
 class Ledger:
+    """The records the loader applied for one program (compared with the ELF by tests)."""
+
     records: set[Record] = field(default_factory=set)
 
     def add(self, kind: str, section: str, offset: int) -> None:

@@ -23,6 +23,8 @@ Function = ProgramSpec | SubprogramSpec
 
 @dataclass
 class LinkedProgram:
+    """A program with its subprograms appended, and the references still to patch."""
+
     spec: ProgramSpec
     insns: bytearray
     map_refs: list[tuple[int, Relocation]]  # (absolute insn index, MAP or DATA relocation)

@@ -10,14 +10,13 @@ from __future__ import annotations
 import contextlib
 import errno
 import os
-import shutil
 import struct
 from collections.abc import Mapping
 
 from bpfglobals.elf.btf_encode import encode_btf
 from bpfglobals.elf.externs import KCONFIG_SEC
 from bpfglobals.elf.map_types import MAP_IN_MAP, PIN_GLOBAL_NS, PROG_ARRAY
-from bpfglobals.elf.model import ObjectSpec, ProgramSpec, RelocKind
+from bpfglobals.elf.model import ObjectSpec, ProgramSpec, RelocKind, has_core_relos
 from bpfglobals.kernel.bpffs import pin_name
 from bpfglobals.kernel.btf import btf_load
 from bpfglobals.kernel.constants import (
@@ -32,7 +31,6 @@ from bpfglobals.kernel.fd import FD
 from bpfglobals.kernel.objects import prog_info
 from bpfglobals.kernel.progs import prog_load
 from bpfglobals.loader.attach_btf import attach_btf_id, needs_attach_btf
-from bpfglobals.loader.core import core_target, explain_poisoned, has_core_relos, relocate_object
 from bpfglobals.loader.errors import LoadError, VerifierError
 from bpfglobals.loader.externs import ResolvedExterns, patch_extern, resolve_externs
 from bpfglobals.loader.linker import LinkedProgram, function_table, link_program, set_imm
@@ -82,7 +80,13 @@ def load(
         )
     images = dict(images) if images is not None else configure(obj, values or {})
     selected = _to_load(obj, programs)
-    core = core_target(target_btf) if target_btf or has_core_relos(obj) else None
+    core = None
+    if target_btf or has_core_relos(obj):
+        # imported here: CO-RE (core_relo, core_spec, kernel BTF) is start-up cost an object
+        # without CO-RE records should not pay (issue 16)
+        from bpfglobals.loader.core import core_target, relocate_object
+
+        core = core_target(target_btf)
     if core is not None and not core_in_kernel:
         obj, _ = relocate_object(obj, selected, core)
         selected = _to_load(obj, programs)  # the relocated copies
@@ -130,7 +134,11 @@ def load(
             try:
                 fd = _load_program(obj, linked, maps, btf_fd, externs, core_in_kernel)
             except VerifierError as e:
-                explained = explain_poisoned(e, linked, obj, core) if core else e
+                explained = e
+                if core:
+                    from bpfglobals.loader.core import explain_poisoned
+
+                    explained = explain_poisoned(e, linked, obj, core)
                 if explained is e:
                     raise
                 raise explained from e
@@ -323,7 +331,7 @@ def unload(pin: str) -> list[str]:
                 removed.append(os.path.join(d, name))
             os.rmdir(d)
     if os.path.isdir(pin) and not os.listdir(pin):
-        shutil.rmtree(pin)
+        os.rmdir(pin)
     elif not removed:
         raise LoadError(f"{pin}: nothing pinned by bpfglobals here")
     return removed

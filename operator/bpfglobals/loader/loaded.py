@@ -3,19 +3,21 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
 
 from bpfglobals.elf.model import ProgramSpec
 from bpfglobals.kernel.fd import FD
 from bpfglobals.kernel.objects import MapInfo, ProgInfo
 from bpfglobals.loader.ledger import Ledger
 
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (start-up)
 if TYPE_CHECKING:
     from bpfglobals.loader.externs import Resolution
 
 
 @dataclass
 class LoadedMap:
+    """A map created in the kernel for the object."""
+
     name: str  # the object's name for it: the map variable, or the section (".rodata")
     kernel_name: str
     type: str
@@ -42,6 +44,8 @@ class LoadedMap:
 
 @dataclass
 class LoadedProgram:
+    """A program loaded into the kernel."""
+
     spec: ProgramSpec
     fd: FD
     info: ProgInfo
@@ -67,6 +71,8 @@ class LoadedProgram:
 
 @dataclass
 class LoadedObject:
+    """What `load` created: programs, maps and BTF, closed together."""
+
     name: str
     programs: dict[str, LoadedProgram]
     maps: dict[str, LoadedMap]

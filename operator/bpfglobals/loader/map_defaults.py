@@ -5,14 +5,13 @@ These depend on the machine (CPU count, page size), so they happen at load, not 
 
 from __future__ import annotations
 
-import logging
 import os
 
 from bpfglobals.elf.map_types import PERF_EVENT_ARRAY, RING_BUFFERS
 from bpfglobals.elf.model import MapSpec
+from bpfglobals.loader import log
 from bpfglobals.loader.errors import LoadError
 
-log = logging.getLogger("bpfglobals.loader")
 POSSIBLE_CPUS = "/sys/devices/system/cpu/possible"
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 import os
 import struct
 
@@ -21,11 +20,11 @@ from bpfglobals.kernel.errors import KernelError
 from bpfglobals.kernel.fd import FD
 from bpfglobals.kernel.maps import map_create, map_freeze, map_update
 from bpfglobals.kernel.objects import map_frozen, map_info, obj_get, obj_pin
+from bpfglobals.loader import log
 from bpfglobals.loader.errors import LoadError
 from bpfglobals.loader.loaded import LoadedMap
 from bpfglobals.loader.map_defaults import effective_max_entries
 
-log = logging.getLogger("bpfglobals.loader")
 # Flags the kernel adds to a map of this type whatever MAP_CREATE asked for (dev_map_alloc:
 # programs may not write devmaps): an existing map with them still fits the definition.
 _KERNEL_ADDED_FLAGS = {DEVMAP: MapFlags.RDONLY_PROG, DEVMAP_HASH: MapFlags.RDONLY_PROG}

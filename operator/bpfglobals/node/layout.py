@@ -11,8 +11,8 @@ bpffs refuses '.' in names, so dots become '_' (as libbpf's sanitize_pin_path do
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
 
+from bpfglobals.frozen import frozen
 from bpfglobals.kernel.bpffs import pin_name
 
 DEFAULT_ROOT = "/sys/fs/bpf/bpfglobals"
@@ -28,7 +28,7 @@ def link_name(program: str, point_key: str) -> str:
     return f"{pin_name(program)}__{point_key}"
 
 
-@dataclass(frozen=True)
+@frozen
 class Layout:
     root: str
     name: str

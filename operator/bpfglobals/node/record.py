@@ -11,11 +11,14 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from dataclasses import dataclass, replace
-from typing import Any
 
 from bpfglobals.errors import BpfGlobalsError
+from bpfglobals.frozen import frozen, replace
 from bpfglobals.node.layout import link_name
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (start-up)
+if TYPE_CHECKING:
+    from typing import Any
 
 RECORD_VERSION = 2
 
@@ -24,7 +27,7 @@ class RecordError(BpfGlobalsError):
     """The record in bpffs cannot be read (corrupt, or written by a newer bpfglobals)."""
 
 
-@dataclass(frozen=True)
+@frozen
 class RecordedLink:
     """One program on one attach point, as applied."""
 
@@ -38,7 +41,7 @@ class RecordedLink:
         return link_name(self.program, self.key)
 
 
-@dataclass(frozen=True)
+@frozen
 class AppliedRecord:
     name: str
     elf: str  # where the object came from, as `ElfSource.describe()` says

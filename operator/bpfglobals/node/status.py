@@ -7,11 +7,16 @@ cluster, so the shape is defined once here and serialised by `to_dict`.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
-from typing import Any
+from types import MappingProxyType
+
+from bpfglobals.frozen import frozen
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (start-up)
+if TYPE_CHECKING:
+    from typing import Any
 
 
-@dataclass(frozen=True)
+@frozen
 class LinkStatus:
     id: int
     type: str  # "xdp", "tcx", "cgroup", "tracing", ...
@@ -21,7 +26,7 @@ class LinkStatus:
         return {"id": self.id, "type": self.type, "target": self.target}
 
 
-@dataclass(frozen=True)
+@frozen
 class ProgramStatus:
     name: str
     id: int
@@ -37,7 +42,7 @@ class ProgramStatus:
         }
 
 
-@dataclass(frozen=True)
+@frozen
 class AppliedStatus:
     """The converged state of one BpfProgram on this node."""
 
@@ -48,7 +53,7 @@ class AppliedStatus:
     config_hash: str  # `manifest.config_hash`: what "applied" means
     elf_sha256: str
     loaded_at: str = ""  # RFC 3339, when the running variant was loaded
-    extra: Mapping[str, Any] = field(default_factory=dict)
+    extra: Mapping[str, Any] = MappingProxyType({})
 
     def to_dict(self) -> dict[str, Any]:
         return {

@@ -11,7 +11,6 @@ user would write. Conventions beyond C (documented in the README):
 
 from __future__ import annotations
 
-import ipaddress
 import re
 from collections.abc import Mapping, Sequence
 
@@ -128,6 +127,8 @@ def _to_int(value: object, where: Where, *, allow_bool: bool) -> int:
 
 def _ipv4(value: object) -> bytes | None:
     if isinstance(value, str) and value.count(".") == 3:
+        import ipaddress  # here: a start-up cost of every `load` otherwise (issue 16)
+
         try:
             return ipaddress.IPv4Address(value.strip()).packed
         except ValueError:
@@ -204,6 +205,8 @@ def _encode_array(btf: Btf, t: Array, value: object, buf, off: int, where: Where
 
 
 def _ip_packed(value: str, size: int) -> bytes | None:
+    import ipaddress
+
     try:
         addr = ipaddress.ip_address(value.strip())
     except ValueError:
@@ -280,6 +283,8 @@ def _decode(btf: Btf, tid: int, data: bytes, off: int) -> object:
             return any(chunk)
         case Int():
             if big and t.size == 4:
+                import ipaddress
+
                 return str(ipaddress.IPv4Address(chunk))
             n = int.from_bytes(chunk, "big" if big else "little", signed=t.signed)
             return n
@@ -301,10 +306,14 @@ def _decode(btf: Btf, tid: int, data: bytes, off: int) -> object:
             if _is_byte(elem) and t.nelems == 6:
                 return ":".join(f"{b:02x}" for b in chunk)
             if _is_byte(elem) and t.nelems == 16:
+                import ipaddress
+
                 return str(ipaddress.IPv6Address(chunk))
             esize = btf.size_of(t.type)
             return [_decode(btf, t.type, data, off + i * esize) for i in range(t.nelems)]
         case Struct() if t.name == "in6_addr" and t.size == 16:
+            import ipaddress
+
             return str(ipaddress.IPv6Address(chunk))
         case Struct():
             out = {}

@@ -9,6 +9,8 @@ from bpfglobals.errors import ValueEncodingError
 
 @dataclass(frozen=True)
 class Where:
+    """Which variable (and which part of its value) an encoding error concerns."""
+
     variable: str
     ctype: str  # the variable's C type, spelled as in the source
     section: str
