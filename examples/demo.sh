@@ -21,6 +21,7 @@ cleanup() {
   $BG delete xdp-drop >/dev/null 2>&1 || true
   ip link del "$DEV" 2>/dev/null || true
   ip netns del "$NS" 2>/dev/null || true
+  rmdir "$ROOT" 2>/dev/null || true  # the state root, when nothing else is applied there
 }
 trap cleanup EXIT
 counters() { # the pinned per-CPU stats map: [0]=pass [1]=drop, summed over CPUs

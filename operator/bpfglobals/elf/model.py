@@ -8,6 +8,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from enum import Enum
+from functools import cached_property
+
+from bpfglobals.elf.btf_encode import encode_btf
 
 TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (start-up)
 if TYPE_CHECKING:
@@ -174,6 +177,12 @@ class ObjectSpec:
 
     def variables(self) -> list[VariableSpec]:
         return [v for sec in self.data_sections for v in sec.variables]
+
+    @cached_property
+    def btf_blob(self) -> bytes | None:
+        """The BTF as handed to the kernel, encoded once per object: every variant an agent
+        loads from one parsed object loads the same bytes."""
+        return None if self.btf is None else encode_btf(self.btf)
 
     def variable(self, name: str) -> VariableSpec | None:
         for v in self.variables():

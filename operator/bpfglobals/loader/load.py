@@ -13,7 +13,6 @@ import os
 import struct
 from collections.abc import Mapping
 
-from bpfglobals.elf.btf_encode import encode_btf
 from bpfglobals.elf.externs import KCONFIG_SEC
 from bpfglobals.elf.map_types import MAP_IN_MAP, PIN_GLOBAL_NS, PROG_ARRAY
 from bpfglobals.elf.model import ObjectSpec, ProgramSpec, RelocKind, has_core_relos
@@ -183,10 +182,11 @@ def _to_load(obj: ObjectSpec, names: list[str] | None) -> list[ProgramSpec]:
 
 
 def _load_btf(obj: ObjectSpec) -> FD | None:
-    if obj.btf is None:
+    blob = obj.btf_blob
+    if blob is None:
         return None
     try:
-        return btf_load(encode_btf(obj.btf), f"BTF of {obj.name}")
+        return btf_load(blob, f"BTF of {obj.name}")
     except KernelError as e:
         tail = "\n".join(e.log.rstrip().splitlines()[-8:])
         raise LoadError(f"{obj.name}: the kernel rejected the object's BTF: {e}\n{tail}") from e
