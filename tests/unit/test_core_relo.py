@@ -275,15 +275,15 @@ def test_function_errors_name_program_record_instruction_and_spec() -> None:
     code = _insn(0xB7) + _insn(0x61, off=99, regs=0x12) + _insn(0x95)
     relo = CoreRelo(1, 3, "0:1", int(K.FIELD_BYTE_OFFSET), index=7)
     with pytest.raises(CoreError) as e:
-        relocate_function("prog_x", code, [(7, relo)], LOCAL, target)
+        relocate_function("prog_x", code, [relo], LOCAL, target)
     msg = str(e.value)
     assert msg.startswith(
         "prog 'prog_x': relo #7: insn #1: <byte_off> [3] struct s.b (0:1 @ offset 4)"
     )
     assert msg.endswith("failed to resolve CO-RE relocation")
     ok = _insn(0xB7) + _insn(0x61, off=4, regs=0x12) + _insn(0x95)
-    out, done = relocate_function("prog_x", ok, [(7, relo)], LOCAL, target)
-    assert _fields(out, 1) == (0x61, 0x12, 4, 0) and done[0].index == 7
+    out, done = relocate_function("prog_x", ok, [relo], LOCAL, target)
+    assert _fields(out, 1) == (0x61, 0x12, 4, 0) and done[0].relo.index == 7
 
 
 def test_modules_are_searched_only_when_vmlinux_has_no_candidate() -> None:

@@ -65,8 +65,9 @@ def parse_btf(data: bytes) -> Btf:
         data, ".BTF type section", hdr_len + type_off, hdr_len + type_off + type_len, error=BtfError
     )
     btf = Btf([Void()], strings or b"\0")
+    at = table_strings(strings)
     while types.remaining() > 0:
-        btf.types.append(parse_type(types, table_strings(strings), len(btf.types)))
+        btf.types.append(parse_type(types, at, len(btf.types)))
     _check_references(btf)
     return btf
 

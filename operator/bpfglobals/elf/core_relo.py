@@ -113,8 +113,7 @@ class _Poison(Exception):
 class Resolution:
     """One record's outcome, with what a user needs to see it."""
 
-    relo: CoreRelo
-    index: int  # libbpf's relo #N: the record's index in its section
+    relo: CoreRelo  # relo.index is libbpf's relo #N: its index among its section's records
     local: str  # the local spec, formatted
     result: Result
 
@@ -371,22 +370,22 @@ def _s32(v: int) -> int:
 def relocate_function(
     name: str,
     insns: bytes,
-    relos: Iterable[tuple[int, CoreRelo]],
+    relos: Iterable[CoreRelo],
     local: BtfQueries,
     target: CoreTarget,
 ) -> tuple[bytes, list[Resolution]]:
-    """Apply `relos` (libbpf's relo #index, record with a function-relative insn) to one
-    function's instructions; CoreError names the function, record, instruction and spec."""
+    """Apply `relos` (records with a function-relative insn) to one function's instructions;
+    CoreError names the function, record (libbpf's relo #index), instruction and spec."""
     out = bytearray(insns)
     done = []
-    for index, relo in relos:
+    for relo in relos:
         try:
             res = resolve(relo, local, target)
             patch(out, relo.insn_off, res)
         except (CoreError, BtfError) as e:
             raise CoreError(
-                f"prog '{name}': relo #{index}: insn #{relo.insn_off}: "
+                f"prog '{name}': relo #{relo.index}: insn #{relo.insn_off}: "
                 f"{describe(relo, local)}: {e}; failed to resolve CO-RE relocation"
             ) from e
-        done.append(Resolution(relo, index, describe(relo, local), res))
+        done.append(Resolution(relo, describe(relo, local), res))
     return bytes(out), done

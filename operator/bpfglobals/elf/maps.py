@@ -168,7 +168,12 @@ def _slots(
     for n, rel in enumerate(elf.rels.get(sec.index, [])):
         where = f".maps relocation #{n} (offset {rel.offset})"
         owner = next(
-            ((v, m) for v, m in entries if v.offset <= rel.offset <= v.offset + v.size - 8), None
+            (
+                (v, m)
+                for v, m in entries
+                if v.offset <= rel.offset <= v.offset + v.size - _BPF_PTR_SIZE
+            ),
+            None,
         )
         if owner is None:
             raise ElfError(f"{where}: lies in no map definition")
@@ -186,7 +191,9 @@ def _slots(
                 raise ElfError(f"{where}: '{sym.name}' is not a program's entry point")
         else:
             raise ElfError(f"{where}: {spec.type} maps take no initial values")
-        index, misaligned = divmod(rel.offset - vsi.offset - _values_offset(btf, vsi), 8)
+        index, misaligned = divmod(
+            rel.offset - vsi.offset - _values_offset(btf, vsi), _BPF_PTR_SIZE
+        )
         if index < 0 or misaligned:
             raise ElfError(f"{where}: relocation at offset {rel.offset} is not a 'values' slot")
         if index >= spec.max_entries:

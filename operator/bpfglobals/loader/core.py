@@ -54,9 +54,7 @@ def relocate_object(
 
 def _relocated(fn, obj: ObjectSpec, target: CoreTarget, done: list[Resolution]):
     try:
-        insns, res = relocate_function(
-            fn.name, fn.insns, [(r.index, r) for r in fn.core_relos], obj.btf, target
-        )
+        insns, res = relocate_function(fn.name, fn.insns, fn.core_relos, obj.btf, target)
     except CoreError as e:
         raise LoadError(f"{obj.name}: {e} (against {target.main_name})") from e
     done += res
