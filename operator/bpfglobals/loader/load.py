@@ -255,9 +255,13 @@ def _load_program(
         struct.pack("<IIII", li.insn_off, li.file_name_off, li.line_off, li.line_col)
         for li in linked.line_info
     )
-    core_relos = b"".join(
-        struct.pack("<IIII", r.insn_off * 8, r.type_id, r.access_off, r.kind)
-        for _, r in linked.core_relos
+    core_relos = (
+        b"".join(
+            struct.pack("<IIII", r.insn_off * 8, r.type_id, r.access_off, r.kind)
+            for _, r in linked.core_relos
+        )
+        if core_in_kernel and btf_fd
+        else b""
     )
     try:
         return prog_load(
@@ -273,7 +277,7 @@ def _load_program(
             line_info=line_info if btf_fd else b"",
             attach_btf_id=btf_target,
             fd_array=externs.fd_array,
-            core_relos=core_relos if core_in_kernel and btf_fd else b"",
+            core_relos=core_relos,
         )
     except KernelError as e:
         if e.log:

@@ -5,6 +5,7 @@ These depend on the machine (CPU count, page size), so they happen at load, not 
 
 from __future__ import annotations
 
+import functools
 import os
 
 from bpfglobals.elf.map_types import PERF_EVENT_ARRAY, RING_BUFFERS
@@ -15,8 +16,10 @@ from bpfglobals.loader.errors import LoadError
 POSSIBLE_CPUS = "/sys/devices/system/cpu/possible"
 
 
+@functools.cache
 def possible_cpus(path: str = POSSIBLE_CPUS) -> int:
-    """How many CPUs the kernel may ever bring up: the CPUs listed in `path` ("0-3,8")."""
+    """How many CPUs the kernel may ever bring up: the CPUs listed in `path` ("0-3,8").
+    Read once per process: the set is fixed at boot, and every variant asks again."""
     try:
         with open(path) as f:
             text = f.read().strip()
