@@ -31,7 +31,12 @@ from bpfglobals.k8s.resources import (
 from bpfglobals.k8s.rollout import NodeState, plan_rollout
 from bpfglobals.k8s.validate import validate
 from bpfglobals.node.elf_source import ElfSources
-from bpfglobals.node.manifest import BpfProgramManifest, config_hash, parse_spec
+from bpfglobals.node.manifest import (
+    NODE_SPEC_FIELDS,
+    BpfProgramManifest,
+    config_hash,
+    parse_spec,
+)
 
 log = logging.getLogger("bpfglobals.operator")
 EventFn = Callable[[str, str], None]  # (reason, message) -> posts a Warning Event
@@ -49,10 +54,6 @@ def select_nodes(selector: Mapping[str, str], nodes: NodeLabels) -> list[str]:
 
 def now() -> str:
     return datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-# What a node converges to: the BpfProgram spec less the fleet-level fields.
-_NODE_SPEC_FIELDS = ("elf", "programs", "globals", "resetBss", "btf")
 
 
 class ProgramController:
@@ -180,7 +181,7 @@ class ProgramController:
         }
 
     def _node_spec(self, name: str, node: str, spec: Mapping[str, Any], desired: str) -> dict:
-        program = {k: spec[k] for k in _NODE_SPEC_FIELDS if k in spec}
+        program = {k: spec[k] for k in NODE_SPEC_FIELDS if k in spec}
         return {"bpfProgram": name, "nodeName": node, "configHash": desired, "program": program}
 
     def _create_node_object(self, body: Mapping[str, Any], node: str, desired: str) -> None:

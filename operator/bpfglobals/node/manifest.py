@@ -242,6 +242,9 @@ def parse_manifest(doc: Any, *, require_sha256: bool = False) -> BpfProgramManif
 
 
 SPEC_FIELDS = ("elf", "programs", "globals", "nodeSelector", "rollout", "resetBss", "btf")
+# Fleet-level fields: which nodes and how fast. The rest is what one node converges to.
+FLEET_FIELDS = ("nodeSelector", "rollout")
+NODE_SPEC_FIELDS = tuple(f for f in SPEC_FIELDS if f not in FLEET_FIELDS)
 
 
 def parse_spec(name: str, spec: Any, *, require_sha256: bool = False) -> BpfProgramManifest:

@@ -146,7 +146,7 @@ def plan(wanted: AppliedRecord, seen: Observed, *, reset_bss: bool = False) -> P
     writes = _changed(wanted, rec)
     if missing:
         action, why = Action.REATTACH, "links missing or running something else"
-    elif writes or rec.config_hash != wanted.config_hash or rec != kept:
+    elif rec != kept:  # values (live writes among them), the config hash or the record shape
         action, why = Action.LIVE_WRITE, "writable values or the record changed"
     else:
         action, why = Action.UNCHANGED, "the kernel runs the recorded variant"
