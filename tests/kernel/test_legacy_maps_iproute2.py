@@ -25,7 +25,7 @@ from bpfglobals.kernel.syscall import inject_fault
 from bpfglobals.loader import LoadError, load
 from bpfglobals.loader.maps import GLOBAL_PIN_DIR
 from tests.support.bpftool import bpftool
-from tests.support.iproute2 import legacy_ip
+from tests.support.iproute2 import iproute2_tree_removed_if_new, legacy_ip
 from tests.support.libbpf_load import map_facts
 from tests.support.progs import PROGS, compile_bpf
 from tests.support.xlated import normalise, xlated_by_bpftool
@@ -44,26 +44,6 @@ def legacy_object(tmp_path) -> Iterator[tuple[Path, str]]:
         finally:
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(os.path.join(GLOBAL_PIN_DIR, name))
-
-
-@contextlib.contextmanager
-def iproute2_tree_removed_if_new() -> Iterator[None]:
-    """iproute2 (and our PIN_GLOBAL_NS pins) make bpffs/tc/globals and the ip/xdp symlinks
-    to it; remove them afterwards when they were not there before and are empty."""
-    tc = os.path.dirname(GLOBAL_PIN_DIR)
-    bpffs = os.path.dirname(tc)
-    existed = os.path.lexists(tc)
-    try:
-        yield
-    finally:
-        if not existed:
-            for link in ("ip", "xdp"):
-                path = os.path.join(bpffs, link)
-                if os.path.islink(path) and os.path.realpath(path) == os.path.realpath(tc):
-                    os.unlink(path)
-            for d in (GLOBAL_PIN_DIR, tc):
-                with contextlib.suppress(OSError):  # not empty: someone else uses it now
-                    os.rmdir(d)
 
 
 @contextlib.contextmanager

@@ -8,6 +8,7 @@ naming what it could not apply.
 from __future__ import annotations
 
 import struct
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -18,6 +19,7 @@ from bpfglobals.elf import read_object
 from bpfglobals.errors import BpfGlobalsError
 from bpfglobals.loader import load
 from tests.support.bpftool import bpftool
+from tests.support.iproute2 import global_pins_removed
 from tests.support.kernel_facts import core_task_defines
 from tests.support.progs import EXAMPLES, PROGS, compile_bpf, corpus_flags
 
@@ -167,6 +169,13 @@ def _compiled(bpf_object, vmlinux_h: Path, source: str, tmp: Path) -> Path:
     if source.startswith("corpus/"):
         return compile_bpf(PROGS / source, tmp, corpus_flags(vmlinux_h))
     return bpf_object(source)
+
+
+@pytest.fixture(autouse=True)
+def _global_pins_removed() -> Iterator[None]:
+    """legacy_iproute2 (PIN_GLOBAL_NS) pins its shared map at bpffs/tc/globals on load."""
+    with global_pins_removed():
+        yield
 
 
 @pytest.mark.parametrize("source", SOURCES)
