@@ -8,7 +8,8 @@ import os
 from bpfglobals.attach.targets import AttachError, ResolvedAttach
 from bpfglobals.kernel.errors import KernelError
 from bpfglobals.kernel.fd import FD
-from bpfglobals.kernel.links import link_create, link_update
+from bpfglobals.kernel.links import link_create, link_detach, link_update
+from bpfglobals.kernel.objects import obj_get
 from bpfglobals.kernel.tracing import perf_tracepoint, raw_tracepoint_open
 
 
@@ -64,6 +65,17 @@ def swap(link: FD, new_prog: FD, expected_old: FD, what: str) -> None:
 
 
 def unpin_link(path: str) -> None:
-    """Removing the last reference to a pinned link detaches it."""
+    """Detach the pinned link, then remove its pin. Dropping the last reference alone would
+    detach it too, but later: bpffs frees the inode in an RCU callback and the kernel defers
+    the link's release to a workqueue, so the program could still run after we return."""
+    try:
+        fd = obj_get(path)
+    except KernelError as e:
+        if e.errno != 2:  # ENOENT: already gone
+            raise
+        return
+    with fd:
+        with contextlib.suppress(KernelError):  # EOPNOTSUPP: a link type without detach
+            link_detach(fd)
     with contextlib.suppress(FileNotFoundError):
         os.unlink(path)
