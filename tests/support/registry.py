@@ -1,0 +1,86 @@
+"""A real registry (Debian's docker-registry, the distribution project's) on a free loopback
+port for the OCI tests, optionally behind htpasswd auth; and the cosign/oras CLIs
+tools/k8s/build.sh builds."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import socket
+import subprocess
+import time
+import warnings
+from collections.abc import Iterator
+from pathlib import Path
+
+from bpfglobals.devcluster.binaries import bin_dir
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def tool(name: str) -> str:
+    """cosign or oras, as build.sh links them into the control plane's bin directory."""
+    path = bin_dir() / name
+    assert path.exists(), f"{name} is built by tools/k8s/build.sh"
+    return str(path)
+
+
+def bcrypt_line(user: str, password: str) -> str:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        import crypt  # bcrypt through libxcrypt: what docker-registry's htpasswd auth reads
+
+    return f"{user}:{crypt.crypt(password, crypt.mksalt(crypt.METHOD_BLOWFISH))}"
+
+
+@contextlib.contextmanager
+def registry(state: Path, users: dict[str, str] | None = None) -> Iterator[str]:
+    """Start docker-registry; yield its `127.0.0.1:PORT`; stop it (even on failure)."""
+    state.mkdir(parents=True, exist_ok=True)
+    addr = f"127.0.0.1:{free_port()}"
+    conf: dict = {
+        "version": 0.1,
+        "log": {"level": "info", "accesslog": {"disabled": False}},
+        "storage": {
+            "filesystem": {"rootdirectory": str(state / "data")},
+            "delete": {"enabled": True},
+        },
+        "http": {"addr": addr},
+    }
+    if users:
+        (state / "htpasswd").write_text("".join(bcrypt_line(u, p) + "\n" for u, p in users.items()))
+        conf["auth"] = {"htpasswd": {"realm": "bpfglobals-test", "path": str(state / "htpasswd")}}
+    (state / "config.yml").write_text(json.dumps(conf))
+    log = (state / "registry.log").open("w")
+    proc = subprocess.Popen(
+        ["docker-registry", "serve", str(state / "config.yml")], stdout=log, stderr=log
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", int(addr.split(":")[1])), timeout=1).close()
+                break
+            except OSError:
+                assert proc.poll() is None, (state / "registry.log").read_text()[-2000:]
+                assert time.monotonic() < deadline, "docker-registry did not listen in 30 s"
+                time.sleep(0.1)
+        yield addr
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+        log.close()
+
+
+def run(*argv: str, env: dict[str, str] | None = None, cwd: Path | None = None) -> str:
+    r = subprocess.run(argv, capture_output=True, text=True, env=env, cwd=cwd, timeout=300)
+    assert r.returncode == 0, f"{' '.join(argv)}: {r.stderr[-2000:]}"
+    return r.stdout
