@@ -95,7 +95,7 @@ def test_verify_needs_keys_refuses_keyless_and_other_sources() -> None:
         )
     with pytest.raises(ManifestError, match="non-empty list"):
         parse_elf_source({"image": img, "verify": {"keys": []}})
-    with pytest.raises(ManifestError, match="spec.elf.image only"):
+    with pytest.raises(ManifestError, match=r"spec\.elf\.image only"):
         parse_elf_source({"path": "/x.o", "sha256": "ab" * 32, "verify": {"keys": [key]}})
 
 
@@ -168,7 +168,7 @@ def _tar(files: dict[str, bytes]) -> bytes:
 def test_bpfman_layer_yields_the_one_object_at_its_root() -> None:
     blob = _tar({"./pass.bpf.o": b"\x7fELF1", "sub/other.o": b"x", "README": b"r"})
     assert object_from_tar(blob, "r:gz", 100, "w") == ("pass.bpf.o", b"\x7fELF1")
-    with pytest.raises(ImageFormatError, match="a.o, b.o"):
+    with pytest.raises(ImageFormatError, match=r"a\.o, b\.o"):
         object_from_tar(_tar({"a.o": b"1", "b.o": b"2"}), "r:gz", 100, "w")
     with pytest.raises(ImageFormatError, match="over the 3 limit"):
         object_from_tar(_tar({"a.o": b"1234"}), "r:gz", 3, "w")
@@ -229,7 +229,7 @@ def test_pull_secret_credentials_by_registry() -> None:
     }
     c = docker_config_credentials(cfg, "h.io:5000", "w")
     assert (c.username, c.password) == ("alice", "s3cret")
-    with pytest.raises(ElfSourceError, match="no credentials for other.io"):
+    with pytest.raises(ElfSourceError, match=r"no credentials for other\.io"):
         docker_config_credentials(cfg, "other.io", "w")
     with pytest.raises(ElfSourceError, match="dockerconfigjson"):
         docker_config_credentials({"token": b"x"}, "h.io:5000", "w")
