@@ -23,7 +23,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from bpfglobals.errors import BpfGlobalsError
+from bpfglobals.node.elf_source_errors import ElfSourceError
 
 OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
 OCI_INDEX = "application/vnd.oci.image.index.v1+json"
@@ -51,7 +51,7 @@ _ARCH = {"x86_64": "amd64", "aarch64": "arm64", "armv7l": "arm", "ppc64le": "ppc
          "s390x": "s390x", "riscv64": "riscv64", "i686": "386"}  # fmt: skip
 
 
-class ImageFormatError(BpfGlobalsError):
+class ImageFormatError(ElfSourceError):
     """The image holds no BPF object in a layout read here, or holds it ambiguously."""
 
 
