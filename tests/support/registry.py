@@ -38,10 +38,13 @@ def bcrypt_line(user: str, password: str) -> str:
 
 
 @contextlib.contextmanager
-def registry(state: Path, users: dict[str, str] | None = None) -> Iterator[str]:
-    """Start docker-registry; yield its `127.0.0.1:PORT`; stop it (even on failure)."""
+def registry(
+    state: Path, users: dict[str, str] | None = None, port: int | None = None
+) -> Iterator[str]:
+    """Start docker-registry; yield its `127.0.0.1:PORT`; stop it (even on failure). The same
+    `state` and `port` start the same registry again."""
     state.mkdir(parents=True, exist_ok=True)
-    addr = f"127.0.0.1:{free_port()}"
+    addr = f"127.0.0.1:{port or free_port()}"
     conf: dict = {
         "version": 0.1,
         "log": {"level": "info", "accesslog": {"disabled": False}},
@@ -55,7 +58,7 @@ def registry(state: Path, users: dict[str, str] | None = None) -> Iterator[str]:
         (state / "htpasswd").write_text("".join(bcrypt_line(u, p) + "\n" for u, p in users.items()))
         conf["auth"] = {"htpasswd": {"realm": "bpfglobals-test", "path": str(state / "htpasswd")}}
     (state / "config.yml").write_text(json.dumps(conf))
-    log = (state / "registry.log").open("w")
+    log = (state / "registry.log").open("a")
     proc = subprocess.Popen(
         ["docker-registry", "serve", str(state / "config.yml")], stdout=log, stderr=log
     )

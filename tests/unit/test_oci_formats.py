@@ -47,17 +47,28 @@ def test_reference_parses_host_repository_tag_and_digest() -> None:
     r = parse_reference(f"127.0.0.1:5000/bpf/xdp:v1@{D1}")
     assert (r.registry, r.repository, r.tag, r.digest) == ("127.0.0.1:5000", "bpf/xdp", "v1", D1)
     assert str(r) == f"127.0.0.1:5000/bpf/xdp:v1@{D1}"
-    hub = parse_reference("busybox")
+    hub = parse_reference("docker.io/library/busybox:1")
     assert (hub.registry, hub.repository, hub.api_host) == (
         "docker.io",
         "library/busybox",
         "registry-1.docker.io",
     )
+    assert parse_reference("[::1]:5000/a/b").registry == "[::1]:5000"
 
 
 @pytest.mark.parametrize(
     "text",
-    ["", "http://h/x", "h.io/Repo", f"h.io/r@{D1[:-1]}", "h.io/r:bad tag", "h.io/r@md5:00"],
+    [
+        "",
+        "busybox",  # no registry host: Docker Hub is not implied
+        "library/busybox",
+        "http://h/x",
+        "h.io/Repo",
+        f"h.io/r@{D1[:-1]}",
+        "h.io/r:bad tag",
+        "h.io/r@md5:00",
+        " h.io/r:t",
+    ],
 )
 def test_bad_reference_is_refused(text: str) -> None:
     with pytest.raises(ReferenceError):
@@ -233,3 +244,15 @@ def test_pull_secret_credentials_by_registry() -> None:
         docker_config_credentials(cfg, "other.io", "w")
     with pytest.raises(ElfSourceError, match="dockerconfigjson"):
         docker_config_credentials({"token": b"x"}, "h.io:5000", "w")
+
+
+def test_the_crd_checks_references_with_the_parser_pattern() -> None:
+    import yaml
+
+    from bpfglobals.node.oci.reference import REFERENCE_PATTERN
+    from tests.support.progs import EXAMPLES
+
+    crd = yaml.safe_load((EXAMPLES.parent / "crds" / "bpfglobals.io_bpfprograms.yaml").read_text())
+    spec = crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"]["spec"]
+    image = spec["properties"]["elf"]["properties"]["image"]["properties"]
+    assert image["reference"]["pattern"] == REFERENCE_PATTERN

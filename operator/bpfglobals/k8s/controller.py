@@ -177,9 +177,13 @@ class ProgramController:
                 known = Validated(m, elf_sha=validate(m, self.sources))
             except BpfGlobalsError as e:
                 reason = "SignatureInvalid" if isinstance(e, SignatureInvalid) else "InvalidSpec"
+                if getattr(e, "transient", False):
+                    reason = "SourceUnavailable"  # a registry down: asked again next reconcile
                 known = Validated(m, str(e), reason)
                 event(reason, str(e))
                 log.warning("bpfprogram %s generation %s: %s", name, generation, e)
+                if reason == "SourceUnavailable":
+                    return known
             with self._guard:
                 self._validated[key] = known
                 for old in [k for k in self._validated if k[0] == name and k[1] < generation]:

@@ -38,9 +38,11 @@ USER_AGENT = "bpfglobals"
 class RegistryError(ElfSourceError):
     """A registry answered no, could not be reached, or sent something that does not verify."""
 
-    def __init__(self, message: str, status: int | None = None) -> None:
+    def __init__(self, message: str, status: int | None = None, transient: bool = False) -> None:
         super().__init__(message)
         self.status = status
+        # unreachable, 429 or 5xx after every retry: worth asking again later
+        self.transient = transient
 
 
 class NotFound(RegistryError):
@@ -216,7 +218,8 @@ class Registry:
             if attempt == self.retry.attempts:
                 raise RegistryError(
                     f"registry {self.ref.registry} unreachable or failing after {attempt} "
-                    f"attempts ({method} {url}: {failure})"
+                    f"attempts ({method} {url}: {failure})",
+                    transient=True,
                 )
             self.retry.sleep(delay)
             delay *= 2
