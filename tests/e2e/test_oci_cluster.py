@@ -126,11 +126,12 @@ def test_signed_image_by_digest_rolls_out_cold_then_warm_pulled_once_per_node(oc
     digest = ref.split("@")[1]
     for node in oci.nodes:
         assert [d for d, _ in first[node]] == [digest], first
-    # Warm: another BpfProgram on the same image: every node has the object and the
+    # Warm: the same BpfProgram deleted and applied again: every node has the object and the
     # verified signature cached, so nothing more is pulled.
+    oci.kubectl("delete", "bpfprogram", "img", "--timeout=120s")
     t0 = time.monotonic()
-    oci.apply(program(oci, "img-warm", signed_by(oci, ref), drop_port=7002))
-    oci.wait_ready("img-warm", 1, timeout=180)
+    oci.apply(program(oci, "img", signed_by(oci, ref)))
+    oci.wait_ready("img", 1, timeout=180)
     warm = time.monotonic() - t0
     assert pulls(oci) == first
     per_node = {n: sum(b for _, b in p) for n, p in first.items()}
@@ -138,7 +139,6 @@ def test_signed_image_by_digest_rolls_out_cold_then_warm_pulled_once_per_node(oc
         f"\nMEASURED apply->Ready cold {cold:.2f}s warm {warm:.2f}s; bytes pulled per node "
         f"per rollout {per_node} (object {oci.elf.stat().st_size} bytes)"
     )
-    oci.kubectl("delete", "bpfprogram", "img-warm", "--timeout=120s")
 
 
 @pytest.mark.parametrize(
