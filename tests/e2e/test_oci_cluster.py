@@ -174,8 +174,10 @@ def test_policy_refuses_sources_that_cannot_be_signed(oci) -> None:
 def test_registry_down_then_back_the_rollout_resumes(oci, tmp_path) -> None:
     port = free_port()
     state = tmp_path / "flaky"
+    obj = oci.elf.parent / "flaky.bpf.o"  # a digest no cache has (a cached one needs no pull)
+    obj.write_bytes(oci.elf.read_bytes() + b"\0" * 16)
     with registry(state, port=port) as addr:
-        ref = push(oci.elf, f"{addr}/bpf/xdp-drop:flaky")
+        ref = push(obj, f"{addr}/bpf/xdp-drop:flaky")
         sign(ref, oci.keys["signer"])
     running = node_status(oci.program("img"))
     oci.apply(program(oci, "img", signed_by(oci, ref), drop_port=7005))
@@ -191,7 +193,9 @@ def test_private_repository_with_and_without_the_pull_secret(oci, tmp_path) -> N
     with registry(tmp_path / "private", users={"alice": "s3cret"}) as addr:
         env = {**os.environ, "BPFGLOBALS_REGISTRY_USERNAME": "alice",
                "BPFGLOBALS_REGISTRY_PASSWORD": "s3cret"}  # fmt: skip
-        ref = push(oci.elf, f"{addr}/private/xdp:v1", env=env)
+        obj = oci.elf.parent / "private.bpf.o"  # a digest no cache has
+        obj.write_bytes(oci.elf.read_bytes() + b"\0" * 24)
+        ref = push(obj, f"{addr}/private/xdp:v1", env=env)
         sign(ref, oci.keys["signer"], "--registry-username=alice", "--registry-password=s3cret")
         elf = signed_by(oci, ref)
         oci.apply(program(oci, "private", elf))

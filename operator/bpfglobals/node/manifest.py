@@ -44,23 +44,22 @@ class ManifestError(BpfGlobalsError):
 
 
 @dataclass(frozen=True)
-class ConfigMapRef:
+class KeyRef:
+    """One key of a namespaced ConfigMap or Secret."""
+
     namespace: str
     name: str
     key: str
+
+
+ConfigMapRef = KeyRef
+SecretKeyRef = KeyRef
 
 
 @dataclass(frozen=True)
 class SecretRef:
     namespace: str
     name: str
-
-
-@dataclass(frozen=True)
-class SecretKeyRef:
-    namespace: str
-    name: str
-    key: str
 
 
 @dataclass(frozen=True)
@@ -196,14 +195,18 @@ def parse_elf_source(
         if not url.startswith(("http://", "https://")):
             raise ManifestError(f"{where}.url: only http(s) URLs are supported, got {url!r}")
         return ElfSource(url=url, sha256=sha)
-    cm = _mapping(doc["configMap"], f"{where}.configMap")
-    _known(cm, ("namespace", "name", "key"), f"{where}.configMap")
-    ref = ConfigMapRef(
-        namespace=_str(cm.get("namespace"), f"{where}.configMap.namespace") or "",
-        name=_str(cm.get("name"), f"{where}.configMap.name") or "",
-        key=_str(cm.get("key"), f"{where}.configMap.key") or "",
+    return ElfSource(config_map=parse_key_ref(doc["configMap"], f"{where}.configMap"), sha256=sha)
+
+
+def parse_key_ref(doc: Any, where: str) -> KeyRef:
+    """`{namespace, name, key}` of a ConfigMap or a Secret."""
+    doc = _mapping(doc, where)
+    _known(doc, ("namespace", "name", "key"), where)
+    return KeyRef(
+        namespace=_str(doc.get("namespace"), f"{where}.namespace") or "",
+        name=_str(doc.get("name"), f"{where}.name") or "",
+        key=_str(doc.get("key"), f"{where}.key") or "",
     )
-    return ElfSource(config_map=ref, sha256=sha)
 
 
 def parse_image(doc: Any, where: str) -> ImageSource:
@@ -247,15 +250,7 @@ def parse_verify(doc: Any, where: str) -> VerifyPolicy | None:
         here = f"{where}.keys[{i}]"
         entry = _mapping(entry, here)
         _known(entry, ("secret",), here)
-        sec = _mapping(entry.get("secret"), f"{here}.secret")
-        _known(sec, ("namespace", "name", "key"), f"{here}.secret")
-        out.append(
-            SecretKeyRef(
-                namespace=_str(sec.get("namespace"), f"{here}.secret.namespace") or "",
-                name=_str(sec.get("name"), f"{here}.secret.name") or "",
-                key=_str(sec.get("key"), f"{here}.secret.key") or "",
-            )
-        )
+        out.append(parse_key_ref(entry.get("secret"), f"{here}.secret"))
     return VerifyPolicy(keys=tuple(out))
 
 
