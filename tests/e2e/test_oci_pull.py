@@ -26,6 +26,7 @@ from bpfglobals.node.oci.formats import GADGET_LAYER, OBJECT_LAYER, OCI_INDEX, D
 from bpfglobals.node.oci.reference import parse_reference
 from bpfglobals.node.oci.registry import Credentials, NotFound, Registry, RegistryError, Retry
 from tests.support.registry import registry, run, tool
+from tests.support.token_auth import token_service
 
 CLI = str(Path(sys.executable).parent / "bpfglobals")
 ENV = {**os.environ, "COSIGN_PASSWORD": "test-password", "COSIGN_YES": "true"}
@@ -279,3 +280,20 @@ def test_private_repository_needs_the_pull_secret(tmp_path, objects, tmp_path_fa
         src = ElfSources(read_secret=lambda r: secrets[(r.namespace, r.name)])
         doc = {"image": {"reference": ref, "pullSecret": {"namespace": "bpf", "name": "pull"}}}
         assert src.fetch(parse_elf_source(doc)).data == objects[0].read_bytes()
+
+
+def test_bearer_token_auth_with_the_pull_secret(tmp_path, objects) -> None:
+    with (
+        token_service(tmp_path, "bob", "t0ken") as auth,
+        registry(tmp_path / "reg", token=auth) as addr,
+    ):
+        env = {**os.environ, "BPFGLOBALS_REGISTRY_USERNAME": "bob",
+               "BPFGLOBALS_REGISTRY_PASSWORD": "t0ken"}  # fmt: skip
+        ref = parse_reference(run(CLI, "push", str(objects[0]), f"{addr}/t/xdp:v1", env=env)
+                              .strip().splitlines()[-1])  # fmt: skip
+        with pytest.raises(RegistryError, match="anonymous access refused"):
+            fetch_image(ref, limit=1 << 20)
+        with pytest.raises(RegistryError, match="credentials refused"):
+            fetch_image(ref, limit=1 << 20, credentials=Credentials("bob", "wrong"))
+        pulled = fetch_image(ref, limit=1 << 20, credentials=Credentials("bob", "t0ken"))
+        assert pulled.data == objects[0].read_bytes()

@@ -39,10 +39,14 @@ def bcrypt_line(user: str, password: str) -> str:
 
 @contextlib.contextmanager
 def registry(
-    state: Path, users: dict[str, str] | None = None, port: int | None = None
+    state: Path,
+    users: dict[str, str] | None = None,
+    port: int | None = None,
+    token: dict | None = None,
 ) -> Iterator[str]:
     """Start docker-registry; yield its `127.0.0.1:PORT`; stop it (even on failure). The same
-    `state` and `port` start the same registry again."""
+    `state` and `port` start the same registry again. `users`: htpasswd (Basic) auth;
+    `token`: Bearer token auth (tests/support/token_auth.py's configuration)."""
     state.mkdir(parents=True, exist_ok=True)
     addr = f"127.0.0.1:{port or free_port()}"
     conf: dict = {
@@ -57,6 +61,8 @@ def registry(
     if users:
         (state / "htpasswd").write_text("".join(bcrypt_line(u, p) + "\n" for u, p in users.items()))
         conf["auth"] = {"htpasswd": {"realm": "bpfglobals-test", "path": str(state / "htpasswd")}}
+    if token:
+        conf["auth"] = {"token": token}
     (state / "config.yml").write_text(json.dumps(conf))
     log = (state / "registry.log").open("a")
     proc = subprocess.Popen(
