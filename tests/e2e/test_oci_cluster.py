@@ -198,9 +198,12 @@ def test_private_repository_with_and_without_the_pull_secret(oci, tmp_path) -> N
         ref = push(obj, f"{addr}/private/xdp:v1", env=env)
         sign(ref, oci.keys["signer"], "--registry-username=alice", "--registry-password=s3cret")
         elf = signed_by(oci, ref)
-        oci.apply(program(oci, "private", elf))
-        st = wait_degraded(oci, "private", "InvalidSpec")
+        running = node_status(oci.program("img"))
+        oci.apply(program(oci, "img", elf))  # the running BpfProgram, now from the private repo
+        st = wait_degraded(oci, "img", "InvalidSpec")
         assert "access denied anonymously" in st["message"]
+        for node, n in node_status(oci.program("img")).items():
+            assert n["programs"][0]["id"] == running[node]["programs"][0]["id"]
         auth = base64.b64encode(b"alice:s3cret").decode()
         cfg = json.dumps({"auths": {addr: {"auth": auth}}})
         oci.kubectl(
@@ -209,8 +212,7 @@ def test_private_repository_with_and_without_the_pull_secret(oci, tmp_path) -> N
         )  # fmt: skip
         try:
             elf["image"]["pullSecret"] = {"namespace": "default", "name": f"pull-{oci.tag}"}
-            oci.apply(program(oci, "private", elf))
-            oci.wait_ready("private", oci.program("private")["metadata"]["generation"], 180)
+            oci.apply(program(oci, "img", elf))
+            oci.wait_ready("img", oci.program("img")["metadata"]["generation"], 180)
         finally:
-            oci.kubectl("delete", "bpfprogram", "private", "--timeout=120s", check=False)
             oci.kubectl("delete", "secret", f"pull-{oci.tag}", check=False)

@@ -297,3 +297,18 @@ def test_bearer_token_auth_with_the_pull_secret(tmp_path, objects) -> None:
             fetch_image(ref, limit=1 << 20, credentials=Credentials("bob", "wrong"))
         pulled = fetch_image(ref, limit=1 << 20, credentials=Credentials("bob", "t0ken"))
         assert pulled.data == objects[0].read_bytes()
+
+
+def test_signed_tag_with_sha256_costs_manifests_not_the_object_the_second_time(
+    tmp_path, reg, objects, keys
+) -> None:
+    pems = {k: (d / "cosign.pub").read_bytes() for k, d in keys.items()}
+    tagged = f"{reg}/{repo()}:v1"
+    sign(push(objects[0], tagged), keys["signer"])
+    src = sources(tmp_path, pems)
+    spec = image_source(tagged, sha(objects[0]), key="signer")
+    assert src.fetch(spec).data == objects[0].read_bytes()
+    first = src.registry_bytes
+    assert src.fetch(spec).data == objects[0].read_bytes()
+    again = src.registry_bytes - first
+    assert 0 < again < objects[0].stat().st_size  # the tag's manifest and its signature

@@ -140,7 +140,12 @@ class ElfSources:
             data = self._secret(image.pull_secret, where)
             credentials = docker_config_credentials(data, ref.registry, where)
         pulled = self.fetch_image(
-            ref, limit=MAX_ELF, credentials=credentials, keys=keys, insecure=image.insecure
+            ref,
+            limit=MAX_ELF,
+            credentials=credentials,
+            keys=keys,
+            insecure=image.insecure,
+            cached=self._cached_image,
         )
         with self._lock:
             self.registry_bytes += pulled.bytes_in
@@ -161,9 +166,13 @@ class ElfSources:
             self._mark_verified(_verified_key(pulled.digest, keys))
         if self.cache_dir is not None:
             self._store(blob)
-        if ref.digest:
-            self._store_pin(ref.digest, sha, pulled.name)
+        self._store_pin(pulled.digest, sha, pulled.name)
         return blob
+
+    def _cached_image(self, digest: str) -> tuple[str, bytes] | None:
+        pin = self._pin(digest)
+        blob = self._cached(*pin) if pin else None
+        return (blob.name, blob.data) if blob else None
 
     def _keys(self, src: ElfSource) -> list[PublicKey]:
         if src.verify is None:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import base64
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 from bpfglobals.node.elf_source_errors import ElfSourceError
@@ -54,11 +54,17 @@ def fetch_image(
     insecure: bool = False,
     platform: tuple[str, str] | None = None,
     retry: Retry | None = None,
+    cached: Callable[[str], tuple[str, bytes] | None] | None = None,
 ) -> PulledObject:
+    """`cached(digest)`: the (name, object) a caller already holds for an image digest, so
+    that a tag reference costs its manifest (and signatures), not the object again."""
     reg = Registry(ref, credentials, insecure, retry=retry or Retry())
     repo = ref.repository
     top = reg.manifest(repo, ref.digest or ref.tag or "latest")
     signed_by = cosign.verify(reg, repo, top.digest, keys, str(ref)) if keys else None
+    have = cached(top.digest) if cached is not None else None
+    if have is not None:
+        return PulledObject(have[0], have[1], top.digest, "cached", signed_by, reg.bytes_in)
     doc = load_json(top.data, f"{ref} manifest")
     where = f"{ref}"
     if media_type(doc, top.media_type) in INDEXES:
