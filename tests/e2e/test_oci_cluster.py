@@ -171,6 +171,54 @@ def test_policy_refuses_sources_that_cannot_be_signed(oci) -> None:
     oci.kubectl("delete", "bpfprogram", "unsigned-url", "--timeout=60s")
 
 
+CONTAINERFILE = """\
+FROM scratch
+ARG PROGRAMS
+ARG MAPS
+ARG BYTECODE_FILE
+COPY $BYTECODE_FILE /
+LABEL "io.ebpf.programs"=$PROGRAMS
+LABEL "io.ebpf.maps"=$MAPS
+"""
+
+
+def test_bpfman_image_by_tag_and_sha256_rolls_out(oci, tmp_path) -> None:
+    ctx = tmp_path / "ctx"
+    ctx.mkdir()
+    (ctx / oci.elf.name).write_bytes(oci.elf.read_bytes())
+    (ctx / "Containerfile.bytecode").write_text(CONTAINERFILE)
+    tag = f"{oci.registry}/bpfman/xdp-drop:latest"
+    run(
+        "buildah", "bud", "--quiet", "-f", str(ctx / "Containerfile.bytecode"),
+        "--build-arg", f"BYTECODE_FILE={oci.elf.name}",
+        "--build-arg", 'PROGRAMS={"xdp_drop":"xdp"}', "--build-arg", 'MAPS={"stats":"array"}',
+        "-t", tag, str(ctx),
+    )  # fmt: skip
+    try:
+        digest_file = tmp_path / "digest"
+        run("buildah", "push", "--quiet", "--tls-verify=false", "--digestfile", str(digest_file),
+            tag, f"docker://{tag}")  # fmt: skip
+    finally:
+        run("buildah", "rmi", tag)
+    sign(f"{tag}@{digest_file.read_text().strip()}", oci.keys["signer"])
+    elf = {**signed_by(oci, tag), "sha256": oci.sha}  # by tag, pinned by the object's digest
+    oci.apply(program(oci, "img", elf, drop_port=7010))
+    st = oci.wait_ready("img", oci.program("img")["metadata"]["generation"], timeout=180)
+    assert st["elfSha256"] == oci.sha
+    for node, n in node_status(oci.program("img")).items():
+        assert xdp_ids(oci.nodes[node]["net"]) == [n["programs"][0]["id"]]
+
+
+def test_missing_image_is_refused_and_the_program_stays(oci) -> None:
+    running = node_status(oci.program("img"))
+    missing = f"{oci.registry}/bpf/nothing@sha256:{'0' * 64}"
+    oci.apply(program(oci, "img", signed_by(oci, missing)))
+    st = wait_degraded(oci, "img", "InvalidSpec")
+    assert "manifest not found" in st["message"]
+    for node, n in node_status(oci.program("img")).items():
+        assert n["programs"][0]["id"] == running[node]["programs"][0]["id"]
+
+
 def test_registry_down_then_back_the_rollout_resumes(oci, tmp_path) -> None:
     port = free_port()
     state = tmp_path / "flaky"
