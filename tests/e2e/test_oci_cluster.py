@@ -13,18 +13,21 @@ import hashlib
 import json
 import os
 import re
-import sys
 import time
-from pathlib import Path
 
 import pytest
 
 from tests.e2e.test_operator import events_for, node_status, xdp_ids
-from tests.support.registry import free_port, registry, run, tool
+from tests.support.registry import (
+    build_bpfman_image,
+    cosign_key_pair,
+    cosign_sign,
+    free_port,
+    push,
+    registry,
+)
 from tests.support.stack import Stack, wait_for
 
-CLI = os.path.join(os.path.dirname(sys.executable), "bpfglobals")
-ENV = {**os.environ, "COSIGN_PASSWORD": "test-password", "COSIGN_YES": "true"}
 NODES = 2
 PULLED = re.compile(r"pulled (\S+) \((sha256:[0-9a-f]+), \w+\): (\d+) bytes")
 
@@ -36,12 +39,7 @@ def oci(control_plane, kubectl, tmp_path_factory, bpf_object):
     with registry(tmp / "registry") as addr:
         try:
             s.registry = addr
-            s.keys = {}
-            for who in ("signer", "other"):
-                d = tmp / f"cosign-{who}"
-                d.mkdir()
-                run(tool("cosign"), "generate-key-pair", env=ENV, cwd=d)
-                s.keys[who] = d
+            s.keys = {who: cosign_key_pair(tmp / f"cosign-{who}") for who in ("signer", "other")}
             kubectl(
                 "create", "secret", "generic", f"cosign-{s.tag}", "-n", "default",
                 f"--from-file=signer.pub={s.keys['signer'] / 'cosign.pub'}",
@@ -57,17 +55,6 @@ def oci(control_plane, kubectl, tmp_path_factory, bpf_object):
             yield s
         finally:
             s.close()
-
-
-def push(obj: Path, ref: str, env: dict | None = None) -> str:
-    return run(CLI, "push", str(obj), ref, env=env).strip().splitlines()[-1]
-
-
-def sign(ref: str, key_dir: Path, *extra: str) -> None:
-    run(
-        tool("cosign"), "sign", "--key", str(key_dir / "cosign.key"), "--tlog-upload=false",
-        "--allow-insecure-registry", "--allow-http-registry", *extra, ref, env=ENV,
-    )  # fmt: skip
 
 
 def program(s: Stack, name: str, elf: dict, drop_port: int = 7001) -> dict:
@@ -114,7 +101,7 @@ def wait_degraded(s: Stack, name: str, reason: str) -> dict:
 
 def test_signed_image_by_digest_rolls_out_cold_then_warm_pulled_once_per_node(oci) -> None:
     ref = push(oci.elf, f"{oci.registry}/bpf/xdp-drop:v1")
-    sign(ref, oci.keys["signer"])
+    cosign_sign(ref, oci.keys["signer"])
     t0 = time.monotonic()
     oci.apply(program(oci, "img", signed_by(oci, ref)))
     st = oci.wait_ready("img", 1, timeout=180)
@@ -153,7 +140,7 @@ def test_unsigned_or_wrongly_signed_image_is_refused_and_the_program_stays(
     obj.write_bytes(oci.elf.read_bytes() + b"\0" * 8)  # another digest, the same programs
     ref = push(obj, f"{oci.registry}/bpf/xdp-drop:{how}")
     if how == "other":
-        sign(ref, oci.keys["other"])
+        cosign_sign(ref, oci.keys["other"])
     oci.apply(program(oci, "img", signed_by(oci, ref)))
     st = wait_degraded(oci, "img", "SignatureInvalid")
     assert message in st["message"]
@@ -171,36 +158,10 @@ def test_policy_refuses_sources_that_cannot_be_signed(oci) -> None:
     oci.kubectl("delete", "bpfprogram", "unsigned-url", "--timeout=60s")
 
 
-CONTAINERFILE = """\
-FROM scratch
-ARG PROGRAMS
-ARG MAPS
-ARG BYTECODE_FILE
-COPY $BYTECODE_FILE /
-LABEL "io.ebpf.programs"=$PROGRAMS
-LABEL "io.ebpf.maps"=$MAPS
-"""
-
-
 def test_bpfman_image_by_tag_and_sha256_rolls_out(oci, tmp_path) -> None:
-    ctx = tmp_path / "ctx"
-    ctx.mkdir()
-    (ctx / oci.elf.name).write_bytes(oci.elf.read_bytes())
-    (ctx / "Containerfile.bytecode").write_text(CONTAINERFILE)
     tag = f"{oci.registry}/bpfman/xdp-drop:latest"
-    run(
-        "buildah", "bud", "--quiet", "-f", str(ctx / "Containerfile.bytecode"),
-        "--build-arg", f"BYTECODE_FILE={oci.elf.name}",
-        "--build-arg", 'PROGRAMS={"xdp_drop":"xdp"}', "--build-arg", 'MAPS={"stats":"array"}',
-        "-t", tag, str(ctx),
-    )  # fmt: skip
-    try:
-        digest_file = tmp_path / "digest"
-        run("buildah", "push", "--quiet", "--tls-verify=false", "--digestfile", str(digest_file),
-            tag, f"docker://{tag}")  # fmt: skip
-    finally:
-        run("buildah", "rmi", tag)
-    sign(f"{tag}@{digest_file.read_text().strip()}", oci.keys["signer"])
+    digest = build_bpfman_image(oci.elf, tag, tmp_path)
+    cosign_sign(f"{tag}@{digest}", oci.keys["signer"])
     elf = {**signed_by(oci, tag), "sha256": oci.sha}  # by tag, pinned by the object's digest
     oci.apply(program(oci, "img", elf, drop_port=7010))
     st = oci.wait_ready("img", oci.program("img")["metadata"]["generation"], timeout=180)
@@ -226,7 +187,7 @@ def test_registry_down_then_back_the_rollout_resumes(oci, tmp_path) -> None:
     obj.write_bytes(oci.elf.read_bytes() + b"\0" * 16)
     with registry(state, port=port) as addr:
         ref = push(obj, f"{addr}/bpf/xdp-drop:flaky")
-        sign(ref, oci.keys["signer"])
+        cosign_sign(ref, oci.keys["signer"])
     running = node_status(oci.program("img"))
     oci.apply(program(oci, "img", signed_by(oci, ref), drop_port=7005))
     st = wait_degraded(oci, "img", "SourceUnavailable")
@@ -244,7 +205,9 @@ def test_private_repository_with_and_without_the_pull_secret(oci, tmp_path) -> N
         obj = oci.elf.parent / "private.bpf.o"  # a digest no cache has
         obj.write_bytes(oci.elf.read_bytes() + b"\0" * 24)
         ref = push(obj, f"{addr}/private/xdp:v1", env=env)
-        sign(ref, oci.keys["signer"], "--registry-username=alice", "--registry-password=s3cret")
+        cosign_sign(
+            ref, oci.keys["signer"], "--registry-username=alice", "--registry-password=s3cret"
+        )
         elf = signed_by(oci, ref)
         running = node_status(oci.program("img"))
         oci.apply(program(oci, "img", elf))  # the running BpfProgram, now from the private repo

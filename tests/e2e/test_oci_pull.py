@@ -10,8 +10,6 @@ import base64
 import hashlib
 import json
 import os
-import subprocess
-import sys
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -25,11 +23,17 @@ from bpfglobals.node.oci.fetch import fetch_image
 from bpfglobals.node.oci.formats import GADGET_LAYER, OBJECT_LAYER, OCI_INDEX, Descriptor
 from bpfglobals.node.oci.reference import parse_reference
 from bpfglobals.node.oci.registry import Credentials, NotFound, Registry, RegistryError, Retry
-from tests.support.registry import registry, run, tool
+from tests.support.registry import (
+    CLI,
+    build_bpfman_image,
+    cosign_key_pair,
+    cosign_sign,
+    push,
+    registry,
+    run,
+    tool,
+)
 from tests.support.token_auth import token_service
-
-CLI = str(Path(sys.executable).parent / "bpfglobals")
-ENV = {**os.environ, "COSIGN_PASSWORD": "test-password", "COSIGN_YES": "true"}
 
 
 @pytest.fixture(scope="module")
@@ -46,27 +50,8 @@ def objects(bpf_object) -> tuple[Path, Path]:
 @pytest.fixture(scope="module")
 def keys(tmp_path_factory) -> dict[str, Path]:
     """Two cosign key pairs made by `cosign generate-key-pair`: the signer's and another."""
-    out = {}
-    for who in ("signer", "other"):
-        d = tmp_path_factory.mktemp(f"cosign-{who}")
-        run(tool("cosign"), "generate-key-pair", env=ENV, cwd=d)
-        out[who] = d
-    return out
-
-
-def push(obj: Path, ref: str) -> str:
-    """`bpfglobals push`; returns its last line, REF@sha256:…"""
-    out = run(CLI, "push", str(obj), ref)
-    last = out.strip().splitlines()[-1]
-    assert last.startswith(f"{ref}@sha256:")
-    return last
-
-
-def sign(ref: str, key_dir: Path, *extra: str) -> None:
-    run(
-        tool("cosign"), "sign", "--key", str(key_dir / "cosign.key"), "--tlog-upload=false",
-        "--allow-insecure-registry", "--allow-http-registry", *extra, ref, env=ENV,
-    )  # fmt: skip
+    return {who: cosign_key_pair(tmp_path_factory.mktemp(f"cosign-{who}"))
+            for who in ("signer", "other")}  # fmt: skip
 
 
 def sources(tmp: Path, keys: dict[str, bytes] | None = None) -> ElfSources:
@@ -136,37 +121,10 @@ def test_oras_pushed_artifact_and_gadget_layer(tmp_path, reg, objects) -> None:
         assert pulled.format == ("artifact" if media == OBJECT_LAYER else "gadget")
 
 
-CONTAINERFILE = """\
-FROM scratch
-ARG PROGRAMS
-ARG MAPS
-ARG BYTECODE_FILE
-COPY $BYTECODE_FILE /
-LABEL "io.ebpf.programs"=$PROGRAMS
-LABEL "io.ebpf.maps"=$MAPS
-"""
-
-
 def test_bpfman_bytecode_image_built_by_buildah(tmp_path, reg, objects) -> None:
     obj = objects[0]
-    ctx = tmp_path / "ctx"
-    ctx.mkdir()
-    (ctx / obj.name).write_bytes(obj.read_bytes())
-    (ctx / "Containerfile.bytecode").write_text(CONTAINERFILE)
     r = f"{reg}/{repo()}:latest"
-    run(
-        "buildah", "bud", "--quiet", "-f", str(ctx / "Containerfile.bytecode"),
-        "--build-arg", f"BYTECODE_FILE={obj.name}",
-        "--build-arg", 'PROGRAMS={"xdp_drop":"xdp"}', "--build-arg", 'MAPS={"stats":"array"}',
-        "-t", r, str(ctx),
-    )  # fmt: skip
-    try:
-        digest_file = tmp_path / "digest"
-        run("buildah", "push", "--quiet", "--tls-verify=false", "--digestfile", str(digest_file),
-            r, f"docker://{r}")  # fmt: skip
-        digest = digest_file.read_text().strip()
-    finally:
-        subprocess.run(["buildah", "rmi", r], capture_output=True)
+    digest = build_bpfman_image(obj, r, tmp_path)
     pulled = fetch_image(parse_reference(f"{r}@{digest}"), limit=1 << 20)
     assert (pulled.format, pulled.name, pulled.data) == ("bpfman", obj.name, obj.read_bytes())
 
@@ -203,7 +161,7 @@ def test_cosign_signed_image_is_accepted_unsigned_and_other_key_refused(
 ) -> None:
     pems = {k: (d / "cosign.pub").read_bytes() for k, d in keys.items()}
     signed = push(objects[0], f"{reg}/{repo()}:v1")
-    sign(signed, keys["signer"])
+    cosign_sign(signed, keys["signer"])
     src = sources(tmp_path, pems)
     assert src.fetch(image_source(signed, key="signer")).data == objects[0].read_bytes()
     with pytest.raises(SignatureInvalid, match="not signed by"):
@@ -216,11 +174,9 @@ def test_cosign_signed_image_is_accepted_unsigned_and_other_key_refused(
 def test_cosign_oci_1_1_referrer_signature_is_accepted(tmp_path, reg, objects, keys) -> None:
     pems = {k: (d / "cosign.pub").read_bytes() for k, d in keys.items()}
     r = push(objects[0], f"{reg}/{repo()}:v1")
-    ENV["COSIGN_EXPERIMENTAL"] = "1"
-    try:
-        sign(r, keys["signer"], "--registry-referrers-mode=oci-1-1")
-    finally:
-        del ENV["COSIGN_EXPERIMENTAL"]
+    cosign_sign(
+        r, keys["signer"], "--registry-referrers-mode=oci-1-1", env={"COSIGN_EXPERIMENTAL": "1"}
+    )
     tag = r.split("@")[1].replace(":", "-") + ".sig"
     reg_ = Registry(parse_reference(r))
     with pytest.raises(NotFound):  # not the tag scheme: a referrer
@@ -304,7 +260,7 @@ def test_signed_tag_with_sha256_costs_manifests_not_the_object_the_second_time(
 ) -> None:
     pems = {k: (d / "cosign.pub").read_bytes() for k, d in keys.items()}
     tagged = f"{reg}/{repo()}:v1"
-    sign(push(objects[0], tagged), keys["signer"])
+    cosign_sign(push(objects[0], tagged), keys["signer"])
     src = sources(tmp_path, pems)
     spec = image_source(tagged, sha(objects[0]), key="signer")
     assert src.fetch(spec).data == objects[0].read_bytes()

@@ -6,8 +6,10 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import socket
 import subprocess
+import sys
 import time
 import warnings
 from collections.abc import Iterator
@@ -93,3 +95,63 @@ def run(*argv: str, env: dict[str, str] | None = None, cwd: Path | None = None) 
     r = subprocess.run(argv, capture_output=True, text=True, env=env, cwd=cwd, timeout=300)
     assert r.returncode == 0, f"{' '.join(argv)}: {r.stderr[-2000:]}"
     return r.stdout
+
+
+COSIGN_ENV = {**os.environ, "COSIGN_PASSWORD": "test-password", "COSIGN_YES": "true"}
+CLI = str(Path(sys.executable).parent / "bpfglobals")
+
+# bpfman's Containerfile.bytecode, as its docs give it: the object at the image's root, the
+# program and map names in labels.
+BPFMAN_CONTAINERFILE = """\
+FROM scratch
+ARG PROGRAMS
+ARG MAPS
+ARG BYTECODE_FILE
+COPY $BYTECODE_FILE /
+LABEL "io.ebpf.programs"=$PROGRAMS
+LABEL "io.ebpf.maps"=$MAPS
+"""
+
+
+def push(obj: Path, ref: str, env: dict[str, str] | None = None) -> str:
+    """`bpfglobals push`; returns its last line, REF@sha256:…"""
+    last = run(CLI, "push", str(obj), ref, env=env).strip().splitlines()[-1]
+    assert last.startswith(f"{ref}@sha256:"), last
+    return last
+
+
+def cosign_key_pair(directory: Path) -> Path:
+    """`cosign generate-key-pair` in `directory` (cosign.key, cosign.pub); returns it."""
+    directory.mkdir(parents=True, exist_ok=True)
+    run(tool("cosign"), "generate-key-pair", env=COSIGN_ENV, cwd=directory)
+    return directory
+
+
+def cosign_sign(ref: str, key_dir: Path, *extra: str, env: dict[str, str] | None = None) -> None:
+    """`cosign sign --key` without the transparency log, on a plain-HTTP loopback registry."""
+    run(
+        tool("cosign"), "sign", "--key", str(key_dir / "cosign.key"), "--tlog-upload=false",
+        "--allow-insecure-registry", "--allow-http-registry", *extra, ref,
+        env={**COSIGN_ENV, **(env or {})},
+    )  # fmt: skip
+
+
+def build_bpfman_image(obj: Path, tag: str, work: Path) -> str:
+    """Build a bpfman bytecode image with buildah and push it; returns its manifest digest."""
+    ctx = work / "bpfman-ctx"
+    ctx.mkdir(parents=True, exist_ok=True)
+    (ctx / obj.name).write_bytes(obj.read_bytes())
+    (ctx / "Containerfile.bytecode").write_text(BPFMAN_CONTAINERFILE)
+    run(
+        "buildah", "bud", "--quiet", "-f", str(ctx / "Containerfile.bytecode"),
+        "--build-arg", f"BYTECODE_FILE={obj.name}",
+        "--build-arg", 'PROGRAMS={"xdp_drop":"xdp"}', "--build-arg", 'MAPS={"stats":"array"}',
+        "-t", tag, str(ctx),
+    )  # fmt: skip
+    try:
+        digest_file = work / "bpfman-digest"
+        run("buildah", "push", "--quiet", "--tls-verify=false", "--digestfile", str(digest_file),
+            tag, f"docker://{tag}")  # fmt: skip
+        return digest_file.read_text().strip()
+    finally:
+        subprocess.run(["buildah", "rmi", tag], capture_output=True)

@@ -5,7 +5,6 @@ Basic credentials in, an ES256 JWT out, its certificate in the registry's rootce
 from __future__ import annotations
 
 import base64
-import datetime
 import json
 import threading
 import time
@@ -16,11 +15,11 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
-from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
-from cryptography.x509.oid import NameOID
+
+from bpfglobals.devcluster.pki import _cert, _name
 
 ISSUER, SERVICE = "bpfglobals-test-issuer", "bpfglobals-test-registry"
 
@@ -33,18 +32,8 @@ def _b64(data: bytes) -> str:
 def token_service(state: Path, user: str, password: str) -> Iterator[dict]:
     """Yield the registry's `auth.token` configuration; serve tokens until the block ends."""
     key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "bpfglobals test tokens")])
-    now = datetime.datetime.now(datetime.UTC)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(minutes=5))
-        .not_valid_after(now + datetime.timedelta(hours=1))
-        .sign(key, hashes.SHA256())
-    )
+    name = _name("bpfglobals test tokens")
+    cert = _cert(name, key, name, key)  # self-signed: the registry's root for token signatures
     bundle = state / "token-root.pem"
     bundle.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
     x5c = base64.b64encode(cert.public_bytes(serialization.Encoding.DER)).decode()
