@@ -269,3 +269,38 @@ def test_the_image_packages_the_project(tmp_path) -> None:
     assert "bpfglobals/kernel/abi_ool.py" in names and "bpfglobals/k8s/agent.py" in names
     entry = next(n for n in names if n.endswith("entry_points.txt"))
     assert "bpfglobals = bpfglobals.cli:main" in zipfile.ZipFile(wheel).read(entry).decode()
+
+
+def test_signature_policy_reads_secrets_in_one_namespace_only(helm, kubectl) -> None:
+    """policy.requireSignatures passes --require-signatures to the operator and the agents,
+    and images.secretsNamespace grants `get` on Secrets there and nowhere else."""
+    argv = [helm, "template", "sig", str(CHART), "-n", NS, "--kube-version", "1.35.4"]
+    r = subprocess.run(
+        [*argv, "--set", "policy.requireSignatures=true"], capture_output=True, text=True
+    )
+    assert r.returncode != 0 and "needs images.secretsNamespace" in r.stderr
+    ns = "bpf-images-chart"
+    values = ["--set", "policy.requireSignatures=true", "--set", f"images.secretsNamespace={ns}"]
+    docs = [d for d in yaml.safe_load_all(subprocess.run(
+        [*argv, *values], capture_output=True, text=True, check=True).stdout) if d]  # fmt: skip
+    containers = [c for d in docs if d["kind"] in ("Deployment", "DaemonSet")
+                  for c in d["spec"]["template"]["spec"]["containers"]]  # fmt: skip
+    assert len(containers) == 2
+    assert all("--require-signatures" in c["args"] for c in containers)
+    kubectl("create", "namespace", NS, check=False)
+    kubectl("create", "namespace", ns, check=False)
+    rbac = [d for d in docs if d["kind"] in ("Role", "RoleBinding", "ServiceAccount")]
+    kubectl("apply", "-f", "-", input="\n---\n".join(json.dumps(d) for d in rbac))
+    try:
+        for who in (
+            f"system:serviceaccount:{NS}:sig-agent",
+            f"system:serviceaccount:{NS}:sig-operator",
+        ):
+            assert can_i(kubectl, who, "get", "secrets", "-n", ns)
+            assert not can_i(kubectl, who, "list", "secrets", "-n", ns)
+            assert not can_i(kubectl, who, "get", "secrets", "-n", NS)
+            assert not can_i(kubectl, who, "get", "secrets", "-n", "default")
+    finally:
+        kubectl("delete", "-f", "-", "--ignore-not-found", check=False,
+                input="\n---\n".join(json.dumps(d) for d in rbac))  # fmt: skip
+        kubectl("delete", "namespace", ns, "--wait=false", check=False)

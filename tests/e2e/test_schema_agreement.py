@@ -46,6 +46,15 @@ source = st.sampled_from(
         {"path": "/opt/xdp_drop.bpf.o"},
         {"url": "https://example.org/o.bpf.o"},
         {"configMap": {"namespace": "default", "name": "objects", "key": "xdp_drop.bpf.o"}},
+        {"image": {"reference": f"127.0.0.1:5000/bpf/xdp@sha256:{SHA}"}},
+        {"image": {"reference": "reg.example.org/bpf/xdp:v1", "insecure": True}},
+        {
+            "image": {
+                "reference": f"[::1]:5000/a/b:t@sha256:{SHA}",
+                "pullSecret": {"namespace": "n", "name": "pull"},
+            },
+            "verify": {"keys": [{"secret": {"namespace": "n", "name": "k", "key": "a.pub"}}]},
+        },
     ]
 )
 optional = st.fixed_dictionaries(
@@ -87,6 +96,22 @@ mistakes: list[tuple[tuple[object, ...], object]] = (
         (("spec", "elf", "path"), 1),
         (("spec", "elf", "url"), "ftp://example.org/o"),
         (("spec", "elf", "url"), "https://example.org/second"),
+        (("spec", "elf", "image"), {"reference": "reg.example.org/bpf/xdp:v1"}),  # tag alone
+        (("spec", "elf", "image"), {"reference": f"busybox@sha256:{SHA}"}),
+        (("spec", "elf", "image"), {"reference": f"h.io/Up@sha256:{SHA}"}),
+        (("spec", "elf", "image"), {"reference": f"h.io/r@sha256:{SHA[:-1]}"}),
+        (("spec", "elf", "image", "insecure"), "yes"),
+        (("spec", "elf", "image", "pullSecret"), {"name": "pull"}),
+        (("spec", "elf", "image", "pullSecret", "token"), "x"),
+        (("spec", "elf", "verify"), {"identities": [{"issuer": "i", "subject": "s"}]}),
+        (("spec", "elf", "verify"), {"keys": []}),
+        (("spec", "elf", "verify"), {}),
+        (("spec", "elf", "verify", "keys"), [{"secret": {"namespace": "n", "name": "k"}}]),
+        (("spec", "elf", "verify", "keys"), [{"key": "x"}]),
+        (
+            ("spec", "elf", "verify", "keys"),
+            [{"secret": {"namespace": "n", "name": "k", "key": "a"}}],
+        ),
         (("spec", "elf"), "objects"),
         (("spec", "elf"), DELETE),
         (("spec", "programs"), DELETE),

@@ -84,7 +84,13 @@ class Stack:
     def env(self) -> dict[str, str]:
         return {**os.environ, "KUBECONFIG": self.cp.kubeconfig}
 
-    def start_agent(self, node: str, kubeconfig: str | None = None, health_port: int = 0) -> None:
+    def start_agent(
+        self,
+        node: str,
+        kubeconfig: str | None = None,
+        health_port: int = 0,
+        extra: tuple[str, ...] = (),
+    ) -> None:
         n = self.nodes[node]
         log = open(self.tmp / f"agent-{node}.log", "ab")  # noqa: SIM115 - the child owns it
         self.procs[node] = subprocess.Popen(
@@ -105,6 +111,7 @@ class Stack:
                 "0",
                 "--health-port",
                 str(health_port),
+                *extra,
             ],
             stdout=log,
             stderr=subprocess.STDOUT,
@@ -124,10 +131,13 @@ class Stack:
 
         wait_for("agents connected", connected, timeout)
 
-    def start_operator(self) -> None:
+    def start_operator(self, *extra: str) -> None:
         log = open(self.tmp / "operator.log", "ab")  # noqa: SIM115 - the child owns it
         self.procs["operator"] = subprocess.Popen(
-            [CLI, "operator", "--listen", "127.0.0.1", "--metrics-port", "0", "--health-port", "0"],
+            [
+                *(CLI, "operator", "--listen", "127.0.0.1"),
+                *("--metrics-port", "0", "--health-port", "0", *extra),
+            ],
             stdout=log,
             stderr=subprocess.STDOUT,
             env=self.env(),

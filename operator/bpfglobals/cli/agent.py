@@ -13,7 +13,7 @@ from bpfglobals.errors import BpfGlobalsError
 def run(args: argparse.Namespace) -> int:
     from bpfglobals.k8s.agent import NodeAgent
     from bpfglobals.k8s.client import Api, load_config
-    from bpfglobals.k8s.elf_source import config_map_reader
+    from bpfglobals.k8s.elf_source import config_map_reader, secret_reader
     from bpfglobals.k8s.metrics import Health, serve
     from bpfglobals.kernel.bpffs import ensure_bpffs
     from bpfglobals.node.elf_source import ElfSources
@@ -29,7 +29,12 @@ def run(args: argparse.Namespace) -> int:
     health = Health(stuck_after=args.stuck_after)
     serve(args.listen, args.metrics_port, args.health_port, health)
     api = Api.create()
-    sources = ElfSources(config_map_reader(api.core), cache_dir=args.cache_dir)
+    sources = ElfSources(
+        config_map_reader(api.core),
+        cache_dir=args.cache_dir,
+        read_secret=secret_reader(api.core),
+        require_signatures=args.require_signatures,
+    )
     agent = NodeAgent(api, node_name, NodeReconciler(args.bpffs_root, args.netns, sources), health)
     agent.run()
     return 0
@@ -44,6 +49,12 @@ def register(sub: argparse._SubParsersAction) -> None:
         "--cache-dir",
         default="/var/lib/bpfglobals/elf",
         help="where fetched objects are kept, by digest",
+    )
+    p.add_argument(
+        "--require-signatures",
+        action="store_true",
+        help="the cluster's policy: load only objects from images signed with a key of "
+        "spec.elf.verify, verified again on this node",
     )
     p.add_argument("--kubeconfig", help="default: in-cluster, $KUBECONFIG, ~/.kube/config")
     p.add_argument("--listen", default="0.0.0.0", help="address of /healthz and /metrics")

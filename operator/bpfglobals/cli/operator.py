@@ -17,7 +17,7 @@ def run(args: argparse.Namespace) -> int:
     logging.basicConfig(level=level, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     serve(args.listen, args.metrics_port, 0, Health())
     liveness = f"http://{args.listen}:{args.health_port}/healthz" if args.health_port else None
-    run_operator(args.kubeconfig, liveness)
+    run_operator(args.kubeconfig, liveness, require_signatures=args.require_signatures)
     return 0
 
 
@@ -27,4 +27,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--listen", default="0.0.0.0", help="address of /healthz and /metrics")
     p.add_argument("--metrics-port", type=int, default=8080, help="Prometheus /metrics (0: off)")
     p.add_argument("--health-port", type=int, default=8081, help="/healthz (0: off)")
+    p.add_argument(
+        "--require-signatures",
+        action="store_true",
+        help="the cluster's policy: refuse every BpfProgram whose object is not an image "
+        "signed with a key of spec.elf.verify (Degraded, reason SignatureInvalid)",
+    )
     p.set_defaults(func=run)

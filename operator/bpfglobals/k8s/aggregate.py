@@ -42,8 +42,10 @@ def aggregate(
     previous: Mapping[str, Any],
     invalid: str | None,
     now: str,
+    invalid_reason: str = "InvalidSpec",
 ) -> dict[str, Any]:
-    """`nodes`: node name -> its BpfProgramNode (spec and status) for selected nodes."""
+    """`nodes`: node name -> its BpfProgramNode (spec and status) for selected nodes.
+    `invalid_reason`: the Degraded reason of `invalid` (SignatureInvalid for signatures)."""
     ready, failed, per_node = [], [], []
     for name in sorted(selected):
         obj = nodes.get(name) or {}
@@ -67,7 +69,7 @@ def aggregate(
     total = len(selected)
     prev = list(previous.get("conditions") or [])
     if invalid:
-        phase, reason, msg = "Degraded", "InvalidSpec", invalid
+        phase, reason, msg = "Degraded", invalid_reason, invalid
     elif failed:
         phase, reason = "Degraded", "NodeFailed"
         msg = f"{len(failed)} node(s) failed: " + "; ".join(f"{n}: {m}" for n, m in failed[:3])

@@ -12,12 +12,13 @@ import logging
 import threading
 from collections import defaultdict
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from bpfglobals.errors import BpfGlobalsError
 from bpfglobals.k8s.aggregate import aggregate, same_status
 from bpfglobals.k8s.client import TIMEOUT, Api, is_not_found
-from bpfglobals.k8s.elf_source import config_map_reader
+from bpfglobals.k8s.elf_source import config_map_reader, secret_reader
 from bpfglobals.k8s.metrics import API_WRITES, DURATION, RECONCILES
 from bpfglobals.k8s.resources import (
     API_VERSION,
@@ -30,7 +31,7 @@ from bpfglobals.k8s.resources import (
 )
 from bpfglobals.k8s.rollout import NodeState, plan_rollout
 from bpfglobals.k8s.validate import validate
-from bpfglobals.node.elf_source import ElfSources
+from bpfglobals.node.elf_source import ElfSources, SignatureInvalid
 from bpfglobals.node.manifest import (
     NODE_SPEC_FIELDS,
     BpfProgramManifest,
@@ -56,13 +57,26 @@ def now() -> str:
     return datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
+@dataclass(frozen=True)
+class Validated:
+    """What one generation's check found."""
+
+    manifest: BpfProgramManifest | None  # None: the spec does not parse
+    problem: str | None = None  # why it cannot run (None: it can)
+    reason: str = "InvalidSpec"  # the Degraded reason and Event reason of `problem`
+    elf_sha: str = ""  # the object's digest (an image by digest resolves to it)
+
+
 class ProgramController:
-    def __init__(self, api: Api) -> None:
+    def __init__(self, api: Api, require_signatures: bool = False) -> None:
         self.api = api
-        self.sources = ElfSources(config_map_reader(api.core))
-        # (name, generation) -> the parsed spec (None if it does not parse) and why it
-        # cannot run (None: it can)
-        self._validated: dict[tuple[str, int], tuple[BpfProgramManifest | None, str | None]] = {}
+        self.sources = ElfSources(
+            config_map_reader(api.core),
+            read_secret=secret_reader(api.core),
+            require_signatures=require_signatures,
+        )
+        # (name, generation) -> what its check found
+        self._validated: dict[tuple[str, int], Validated] = {}
         # kopf may run a spec handler and the timer of one object at once: one at a time.
         self._locks: defaultdict[str, threading.Lock] = defaultdict(threading.Lock)
         self._guard = threading.Lock()  # over the two dicts above: worker threads share them
@@ -99,9 +113,10 @@ class ProgramController:
     ) -> dict[str, Any]:
         meta, spec = body["metadata"], body.get("spec") or {}
         name, generation = meta["name"], meta.get("generation", 1)
-        m, invalid = self._validate(name, generation, spec, event)
+        checked = self._validate(name, generation, spec, event)
+        m, invalid = checked.manifest, checked.problem
         # The one config hash (`manifest.config_hash`): the node computes the same.
-        desired = config_hash(m) if m is not None and invalid is None else ""
+        desired = config_hash(m, checked.elf_sha) if m is not None and invalid is None else ""
         # A spec the apiserver stored always parses (tests/e2e/test_schema_agreement.py);
         # if one did not, no node is selected rather than a guess from raw fields.
         selector = m.node_selector if m is not None else None
@@ -134,12 +149,13 @@ class ProgramController:
         status = aggregate(
             generation=generation,
             desired=desired,
-            elf_sha=(m.elf.sha256 or "") if m is not None else "",
+            elf_sha=checked.elf_sha or ((m.elf.sha256 or "") if m is not None else ""),
             selected=selected,
             nodes={n: o for n, o in objects.items() if n in selected},
             previous=previous,
             invalid=invalid,
             now=now(),
+            invalid_reason=checked.reason,
         )
         if not same_status(status, previous):
             self.api.patch_status(PROGRAMS, name, {"status": status})
@@ -148,9 +164,9 @@ class ProgramController:
 
     def _validate(
         self, name: str, generation: int, spec: Mapping[str, Any], event: EventFn
-    ) -> tuple[BpfProgramManifest | None, str | None]:
+    ) -> Validated:
         """The parsed spec and, once per generation, why it cannot run (checked against its
-        ELF: programs exist, values fit), or None."""
+        ELF: signature, programs exist, values fit), or None."""
         key = (name, generation)
         with self._guard:
             known = self._validated.get(key)
@@ -158,12 +174,16 @@ class ProgramController:
             m: BpfProgramManifest | None = None
             try:
                 m = parse_spec(name, spec, require_sha256=True)
-                validate(m, self.sources)
-                known = (m, None)
+                known = Validated(m, elf_sha=validate(m, self.sources))
             except BpfGlobalsError as e:
-                known = (m, str(e))
-                event("InvalidSpec", str(e))
+                reason = "SignatureInvalid" if isinstance(e, SignatureInvalid) else "InvalidSpec"
+                if getattr(e, "transient", False):
+                    reason = "SourceUnavailable"  # a registry down: asked again next reconcile
+                known = Validated(m, str(e), reason)
+                event(reason, str(e))
                 log.warning("bpfprogram %s generation %s: %s", name, generation, e)
+                if reason == "SourceUnavailable":
+                    return known
             with self._guard:
                 self._validated[key] = known
                 for old in [k for k in self._validated if k[0] == name and k[1] < generation]:

@@ -1,7 +1,8 @@
-"""Read a BpfProgram's ELF object from a ConfigMap: the one source that needs the API.
+"""Read what a BpfProgram's ELF source needs from the API: a ConfigMap holding the object,
+the Secrets of an image (pull secret, cosign public keys).
 
 Fetching, the digest check and caching are `node.elf_source.ElfSources`; this module gives it
-a reader over the client, so that layer stays free of Kubernetes.
+readers over the client, so that layer stays free of Kubernetes.
 """
 
 from __future__ import annotations
@@ -9,8 +10,8 @@ from __future__ import annotations
 import base64
 from typing import Any
 
-from bpfglobals.node.elf_source import ConfigMapReader, ElfSourceError
-from bpfglobals.node.manifest import ConfigMapRef
+from bpfglobals.node.elf_source import ConfigMapReader, ElfSourceError, SecretReader
+from bpfglobals.node.manifest import ConfigMapRef, SecretRef
 
 
 def config_map_reader(core_api: Any) -> ConfigMapReader:
@@ -27,5 +28,19 @@ def config_map_reader(core_api: Any) -> ConfigMapReader:
         if cm.data and ref.key in cm.data:
             return cm.data[ref.key].encode("latin-1")
         raise ElfSourceError(f"spec.elf {where}: no such key in binaryData or data")
+
+    return read
+
+
+def secret_reader(core_api: Any) -> SecretReader:
+    def read(ref: SecretRef) -> dict[str, bytes]:
+        try:
+            secret = core_api.read_namespaced_secret(
+                ref.name, ref.namespace, _request_timeout=(10, 30)
+            )
+        except Exception as e:  # the client raises ApiException; report its reason
+            reason = getattr(e, "reason", e)
+            raise ElfSourceError(f"secret {ref.namespace}/{ref.name}: {reason}") from None
+        return {k: base64.b64decode(v) for k, v in (secret.data or {}).items()}
 
     return read

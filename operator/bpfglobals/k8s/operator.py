@@ -36,7 +36,8 @@ def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> None:
     # One controller, made before any handler runs: its per-object locks must be shared by
     # the create handler and the timer that kopf starts for the same object at once. Kept in
     # the memo, which every handler's memo (a shallow copy) refers to.
-    memo.state = OperatorState(ProgramController(Api.create()), settings.execution.executor, RESYNC)
+    controller = ProgramController(Api.create(), bool(memo.get("require_signatures")))
+    memo.state = OperatorState(controller, settings.execution.executor, RESYNC)
 
 
 def _quiet_ticks(record: logging.LogRecord) -> bool:
@@ -107,8 +108,10 @@ def on_delete(name: str, memo: kopf.Memo, **_: Any) -> None:
     state.forget(name)
 
 
-def run(kubeconfig: str | None = None, liveness: str | None = None) -> None:
+def run(
+    kubeconfig: str | None = None, liveness: str | None = None, require_signatures: bool = False
+) -> None:
     if kubeconfig:  # kopf logs in on its own (through $KUBECONFIG): the same cluster as ours
         os.environ["KUBECONFIG"] = kubeconfig
-    memo = kopf.Memo(kubeconfig=kubeconfig)
+    memo = kopf.Memo(kubeconfig=kubeconfig, require_signatures=require_signatures)
     kopf.run(standalone=True, clusterwide=True, liveness_endpoint=liveness, memo=memo)

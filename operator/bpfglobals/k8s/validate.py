@@ -8,8 +8,11 @@ from bpfglobals.node.manifest import BpfProgramManifest
 from bpfglobals.values import configure
 
 
-def validate(m: BpfProgramManifest, sources: ElfSources) -> None:
-    """Raise a BpfGlobalsError naming the first problem (source, variable, program, type)."""
-    obj = sources.parse(sources.fetch(m.elf))
+def validate(m: BpfProgramManifest, sources: ElfSources) -> str:
+    """Raise a BpfGlobalsError naming the first problem (source, signature, variable,
+    program, type); return the object's SHA-256 (what an image by digest resolved to)."""
+    blob = sources.fetch(m.elf)
+    obj = sources.parse(blob)
     configure(obj, m.globals)
     select_programs(obj, [p.name for p in m.programs], "spec.programs")
+    return blob.sha256

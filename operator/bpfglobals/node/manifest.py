@@ -27,6 +27,7 @@ from bpfglobals.attach.points import (
     canonical,
 )
 from bpfglobals.errors import BpfGlobalsError
+from bpfglobals.node.oci.reference import ImageRef, ReferenceError, parse_reference
 
 API_VERSION = "bpfglobals.io/v1alpha1"
 KIND = "BpfProgram"
@@ -43,20 +44,50 @@ class ManifestError(BpfGlobalsError):
 
 
 @dataclass(frozen=True)
-class ConfigMapRef:
+class KeyRef:
+    """One key of a namespaced ConfigMap or Secret."""
+
     namespace: str
     name: str
     key: str
 
 
+ConfigMapRef = KeyRef
+SecretKeyRef = KeyRef
+
+
+@dataclass(frozen=True)
+class SecretRef:
+    namespace: str
+    name: str
+
+
+@dataclass(frozen=True)
+class ImageSource:
+    """`spec.elf.image`: an OCI image pinned by digest (or by tag with spec.elf.sha256)."""
+
+    reference: ImageRef
+    pull_secret: SecretRef | None = None  # a kubernetes.io/dockerconfigjson Secret
+    insecure: bool = False  # plain HTTP to a registry that is not on the loopback
+
+
+@dataclass(frozen=True)
+class VerifyPolicy:
+    """`spec.elf.verify`: cosign public keys, one of which must have signed the image."""
+
+    keys: tuple[SecretKeyRef, ...]
+
+
 @dataclass(frozen=True)
 class ElfSource:
-    """Where the object comes from: exactly one of path, config_map, url."""
+    """Where the object comes from: exactly one of path, config_map, url, image."""
 
     path: str | None = None
     config_map: ConfigMapRef | None = None
     url: str | None = None
     sha256: str | None = None  # lower-case hex; verified before loading when given
+    image: ImageSource | None = None
+    verify: VerifyPolicy | None = None
 
     def describe(self) -> str:
         if self.path is not None:
@@ -64,6 +95,8 @@ class ElfSource:
         if self.config_map is not None:
             c = self.config_map
             return f"configMap {c.namespace}/{c.name} key {c.key}"
+        if self.image is not None:
+            return f"image {self.image.reference}"
         return f"url {self.url}"
 
 
@@ -136,13 +169,24 @@ def parse_elf_source(
     doc: Any, where: str = "spec.elf", *, require_sha256: bool = False
 ) -> ElfSource:
     doc = _mapping(doc, where)
-    _known(doc, ("path", "configMap", "url", "sha256"), where)
-    which = _one_of(doc, ("path", "configMap", "url"), where)
+    _known(doc, ("path", "configMap", "url", "image", "sha256", "verify"), where)
+    which = _one_of(doc, ("path", "configMap", "url", "image"), where)
     sha = doc.get("sha256")
-    if sha is None and require_sha256:
-        raise ManifestError(f"{where}.sha256: required in a cluster (agents verify the object)")
     if sha is not None and (not isinstance(sha, str) or not SHA256_RE.match(sha)):
         raise ManifestError(f"{where}.sha256: expected 64 hex digits (lower-case), got {sha!r}")
+    verify = parse_verify(doc.get("verify"), f"{where}.verify")
+    if verify is not None and which != "image":
+        raise ManifestError(f"{where}.verify: signatures are verified on spec.elf.image only")
+    if which == "image":
+        image = parse_image(doc["image"], f"{where}.image")
+        if sha is None and image.reference.digest is None:
+            raise ManifestError(
+                f"{where}.image.reference: a tag alone can move under a running rollout: pin "
+                f"it by digest (repository@sha256:...) or give {where}.sha256 of the object"
+            )
+        return ElfSource(image=image, sha256=sha, verify=verify)
+    if sha is None and require_sha256:
+        raise ManifestError(f"{where}.sha256: required in a cluster (agents verify the object)")
     if which == "path":
         return ElfSource(path=_str(doc["path"], f"{where}.path"), sha256=sha)
     if which == "url":
@@ -151,14 +195,63 @@ def parse_elf_source(
         if not url.startswith(("http://", "https://")):
             raise ManifestError(f"{where}.url: only http(s) URLs are supported, got {url!r}")
         return ElfSource(url=url, sha256=sha)
-    cm = _mapping(doc["configMap"], f"{where}.configMap")
-    _known(cm, ("namespace", "name", "key"), f"{where}.configMap")
-    ref = ConfigMapRef(
-        namespace=_str(cm.get("namespace"), f"{where}.configMap.namespace") or "",
-        name=_str(cm.get("name"), f"{where}.configMap.name") or "",
-        key=_str(cm.get("key"), f"{where}.configMap.key") or "",
+    return ElfSource(config_map=parse_key_ref(doc["configMap"], f"{where}.configMap"), sha256=sha)
+
+
+def parse_key_ref(doc: Any, where: str) -> KeyRef:
+    """`{namespace, name, key}` of a ConfigMap or a Secret."""
+    doc = _mapping(doc, where)
+    _known(doc, ("namespace", "name", "key"), where)
+    return KeyRef(
+        namespace=_str(doc.get("namespace"), f"{where}.namespace") or "",
+        name=_str(doc.get("name"), f"{where}.name") or "",
+        key=_str(doc.get("key"), f"{where}.key") or "",
     )
-    return ElfSource(config_map=ref, sha256=sha)
+
+
+def parse_image(doc: Any, where: str) -> ImageSource:
+    doc = _mapping(doc, where)
+    _known(doc, ("reference", "pullSecret", "insecure"), where)
+    text = _str(doc.get("reference"), f"{where}.reference")
+    assert text is not None
+    try:
+        ref = parse_reference(text)
+    except ReferenceError as e:
+        raise ManifestError(f"{where}.reference: {e}") from None
+    secret = None
+    if doc.get("pullSecret") is not None:
+        ps = _mapping(doc["pullSecret"], f"{where}.pullSecret")
+        _known(ps, ("namespace", "name"), f"{where}.pullSecret")
+        secret = SecretRef(
+            namespace=_str(ps.get("namespace"), f"{where}.pullSecret.namespace") or "",
+            name=_str(ps.get("name"), f"{where}.pullSecret.name") or "",
+        )
+    insecure = _get(doc, "insecure", False)
+    if not isinstance(insecure, bool):
+        raise ManifestError(f"{where}.insecure: expected true or false, got {insecure!r}")
+    return ImageSource(reference=ref, pull_secret=secret, insecure=insecure)
+
+
+def parse_verify(doc: Any, where: str) -> VerifyPolicy | None:
+    if doc is None:
+        return None
+    doc = _mapping(doc, where)
+    _known(doc, ("keys", "identities"), where)
+    if doc.get("identities") is not None:
+        raise ManifestError(
+            f"{where}.identities: keyless (Fulcio/Rekor) verification is not supported; "
+            "verify with cosign public keys (verify.keys)"
+        )
+    keys = doc.get("keys")
+    if not isinstance(keys, list) or not keys:
+        raise ManifestError(f"{where}.keys: expected a non-empty list of {{secret: ...}}")
+    out: list[SecretKeyRef] = []
+    for i, entry in enumerate(keys):
+        here = f"{where}.keys[{i}]"
+        entry = _mapping(entry, here)
+        _known(entry, ("secret",), here)
+        out.append(parse_key_ref(entry.get("secret"), f"{here}.secret"))
+    return VerifyPolicy(keys=tuple(out))
 
 
 def parse_attach(doc: Any, where: str) -> AttachPoint:
