@@ -10,7 +10,6 @@ the kernel accepts it: extern VARs become allocated, extern FUNCs global, and `.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from enum import Enum
 
 from bpfglobals.elf.btf import Btf
@@ -35,7 +34,7 @@ from bpfglobals.elf.datasec_fixup import KCONFIG_SEC, KSYMS_SEC
 from bpfglobals.elf.elf_file import SHN_UNDEF, STB_GLOBAL, STB_WEAK, STT_NOTYPE, ElfImage, Symbol
 from bpfglobals.elf.model import DataKind, DataSectionSpec
 from bpfglobals.errors import ElfError
-from bpfglobals.frozen import replace
+from bpfglobals.frozen import frozen, replace
 
 DUMMY_KSYM = "dummy_ksym"  # libbpf's placeholder VAR for kfuncs in the .ksyms DATASEC
 
@@ -56,7 +55,7 @@ class KconfigType(Enum):
     CHAR_ARRAY = "char_array"  # strings
 
 
-@dataclass(frozen=True)
+@frozen
 class KconfigField:
     """How a Kconfig extern is laid out in the .kconfig map."""
 
@@ -67,7 +66,7 @@ class KconfigField:
     offset: int  # inside the .kconfig map value
 
 
-@dataclass(frozen=True)
+@frozen
 class ExternSpec:
     """One extern the object declares (Kconfig, ksym or kfunc): its symbol and BTF."""
 

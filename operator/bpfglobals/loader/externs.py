@@ -16,10 +16,10 @@ from __future__ import annotations
 
 import functools
 import struct
-from dataclasses import dataclass, field
 
 from bpfglobals.elf.externs import ExternKind, ExternSpec
 from bpfglobals.elf.model import ObjectSpec
+from bpfglobals.frozen import field, frozen, mutable
 from bpfglobals.kernel.constants import (
     BPF_PSEUDO_BTF_ID,
     BPF_PSEUDO_KFUNC_CALL,
@@ -32,7 +32,7 @@ from bpfglobals.loader.linker import set_imm
 from bpfglobals.values.kconfig import KconfigError, kconfig_image, parse_config
 
 
-@dataclass(frozen=True)
+@frozen
 class Resolution:
     """How one extern was resolved (shown by `load --json` and checked by the tests)."""
 
@@ -56,7 +56,7 @@ class Resolution:
         }
 
 
-@dataclass
+@mutable
 class ResolvedExterns:
     """How this kernel resolves an object's externs, and the fds held for the load."""
 
