@@ -16,7 +16,7 @@ TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (start-up
 if TYPE_CHECKING:
     from bpfglobals.elf.btf import Btf
     from bpfglobals.elf.btf_ext import BtfExt, CoreRelo, FuncInfo, LineInfo
-    from bpfglobals.elf.externs import ExternSpec
+    from bpfglobals.elf.extern_model import ExternSpec
 
 
 class DataKind(Enum):

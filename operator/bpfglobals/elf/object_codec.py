@@ -16,7 +16,7 @@ from enum import Enum as _Enum
 from bpfglobals.elf import btf_types as bt
 from bpfglobals.elf.btf import Btf
 from bpfglobals.elf.btf_ext import BtfExt, CoreRelo, FuncInfo, LineInfo
-from bpfglobals.elf.externs import ExternKind, ExternSpec, KconfigField, KconfigType
+from bpfglobals.elf.extern_model import ExternKind, ExternSpec, KconfigField, KconfigType
 from bpfglobals.elf.model import (
     DataKind,
     DataSectionSpec,

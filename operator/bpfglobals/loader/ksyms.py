@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterator, Sequence
 
 from bpfglobals.elf.btf_compat import types_are_compat
 from bpfglobals.elf.btf_types import BtfKind
-from bpfglobals.elf.externs import ExternKind, ExternSpec
+from bpfglobals.elf.extern_model import ExternKind, ExternSpec
 from bpfglobals.elf.kernel_btf import LazyBtf
 from bpfglobals.elf.model import ObjectSpec
 from bpfglobals.frozen import mutable

@@ -13,7 +13,7 @@ import os
 import struct
 from collections.abc import Mapping
 
-from bpfglobals.elf.externs import KCONFIG_SEC
+from bpfglobals.elf.datasec_fixup import KCONFIG_SEC
 from bpfglobals.elf.map_types import MAP_IN_MAP, PIN_GLOBAL_NS, PROG_ARRAY
 from bpfglobals.elf.model import ObjectSpec, ProgramSpec, RelocKind, has_core_relos
 from bpfglobals.kernel.bpffs import pin_name
