@@ -93,20 +93,20 @@ def test_applied_status_serialises_its_default_extra_as_an_empty_mapping() -> No
     assert s.extra == {} and s.to_dict()["name"] == "n" and "variant" not in s.to_dict()
 
 
-@mutable
-class Box:
-    name: str
-    items: list[int] = value_field(default_factory=list)
-    blob: bytes = value_field(repr=False, default=b"")
-    note: str = "n"
+def _box(decorate, make_field):
+    """The same class body under our decorator and under dataclasses'."""
+
+    class Box:
+        name: str
+        items: list[int] = make_field(default_factory=list)
+        blob: bytes = make_field(repr=False, default=b"")
+        note: str = "n"
+
+    return decorate(Box)
 
 
-@dataclass
-class DBox:
-    name: str
-    items: list[int] = field(default_factory=list)
-    blob: bytes = field(repr=False, default=b"")
-    note: str = "n"
+Box = _box(mutable, value_field)
+DBox = _box(dataclass, field)
 
 
 def test_a_mutable_value_matches_a_plain_dataclass() -> None:
@@ -124,7 +124,7 @@ def test_a_mutable_value_matches_a_plain_dataclass() -> None:
             theirs.blob,
             theirs.note,
         )
-        assert repr(ours) == repr(theirs).replace("DBox", "Box")  # repr=False: not shown
+        assert repr(ours) == repr(theirs)  # repr=False: not shown
     a, b = Box("a"), Box("a")
     assert a.items is not b.items  # a fresh list per instance, from the factory
     a.items.append(1)

@@ -111,12 +111,8 @@ def _encode(v: object) -> object:
     t = type(v)
     if t in _SCALARS:
         return v
-    if t is tuple:
-        return tuple(map(_encode, v))  # type: ignore[arg-type]
-    if t is list:
-        return [None, *map(_encode, v)]  # type: ignore[arg-type]
-    if t is dict:
-        return {_encode(k): _encode(x) for k, x in v.items()}  # type: ignore[attr-defined]
+    if t in _CONTAINERS:
+        return _CONTAINERS[t](v, _encode)
     code = _CODE.get(t)
     if code is None:
         raise CodecError(f"cannot cache a {t.__module__}.{t.__qualname__} value")
@@ -129,19 +125,26 @@ def _decode(v: object) -> object:
     t = type(v)
     if t in _SCALARS:
         return v
-    if t is tuple:
-        return tuple(map(_decode, v))  # type: ignore[arg-type]
-    if t is list:
-        head = v[0]  # type: ignore[index]
-        if head is None:
-            return [_decode(x) for x in v[1:]]  # type: ignore[index]
-        if type(head) is not int or not 0 <= head < len(_CLASSES):
-            raise ValueError(f"unknown class code {head!r}")
-        cls = _CLASSES[head]
-        if cls in _ENUMS:
-            _, value = v  # type: ignore[misc]
-            return cls(value)
-        return cls(*[_decode(x) for x in v[1:]])  # type: ignore[index]
-    if t is dict:
-        return {_decode(k): _decode(x) for k, x in v.items()}  # type: ignore[attr-defined]
-    raise TypeError(f"a {t.__name__} is not a plain value")
+    if t is not list:
+        if t in _CONTAINERS:
+            return _CONTAINERS[t](v, _decode)
+        raise TypeError(f"a {t.__name__} is not a plain value")
+    head = v[0]  # type: ignore[index]
+    if head is None:
+        return [_decode(x) for x in v[1:]]  # type: ignore[index]
+    if type(head) is not int or not 0 <= head < len(_CLASSES):
+        raise ValueError(f"unknown class code {head!r}")
+    cls = _CLASSES[head]
+    if cls in _ENUMS:
+        _, value = v  # type: ignore[misc]
+        return cls(value)
+    return cls(*[_decode(x) for x in v[1:]])  # type: ignore[index]
+
+
+# Containers both ways: tuples and dicts stay themselves; a list is `[None, *items]` in the
+# plain form (a list with a class code first is a model value, decoded above).
+_CONTAINERS = {
+    tuple: lambda v, f: tuple(map(f, v)),
+    dict: lambda v, f: {f(k): f(x) for k, x in v.items()},
+    list: lambda v, f: [None, *map(f, v)],
+}
