@@ -7,6 +7,8 @@ the cache (elf/object_cache.py) must not pay for the parser's modules (nor pyelf
 
 from __future__ import annotations
 
+from bpfglobals.lazy import lazy_names
+
 _HOME = {
     "Btf": "btf",
     "encode_btf": "btf_encode",
@@ -25,18 +27,4 @@ _HOME = {
 }
 
 __all__ = sorted(_HOME)
-
-
-def __getattr__(name: str) -> object:
-    module = _HOME.get(name)
-    if module is None:
-        raise AttributeError(f"module 'bpfglobals.elf' has no attribute {name!r}")
-    import importlib
-
-    value = getattr(importlib.import_module(f"bpfglobals.elf.{module}"), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted({*globals(), *_HOME})
+__getattr__, __dir__ = lazy_names(__name__, globals(), _HOME)

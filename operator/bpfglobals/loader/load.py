@@ -42,7 +42,7 @@ from bpfglobals.loader.maps import (
     reuse_internal_map,
 )
 from bpfglobals.loader.pin import pin_maps, pin_programs, unpin
-from bpfglobals.values import configure
+from bpfglobals.values.assign import configure
 
 # Program types whose load needs a target we do not resolve: another BPF program, a kernel
 # struct of function pointers.
