@@ -9,22 +9,12 @@ from __future__ import annotations
 
 from bpfglobals.lazy import lazy_names
 
-_HOME = {
-    "Btf": "btf",
-    "encode_btf": "btf_encode",
-    "parse_btf": "btf_parse",
-    "DataKind": "model",
-    "DataSectionSpec": "model",
-    "MapSpec": "model",
-    "ObjectSpec": "model",
-    "ProgramSpec": "model",
-    "Relocation": "model",
-    "RelocKind": "model",
-    "SubprogramSpec": "model",
-    "VariableSpec": "model",
-    "read_object": "reader",
-    "read_object_bytes": "reader",
+_MODULES = {
+    "btf": "Btf",
+    "btf_encode": "encode_btf",
+    "btf_parse": "parse_btf",
+    "model": "DataKind DataSectionSpec MapSpec ObjectSpec ProgramSpec Relocation RelocKind "
+    "SubprogramSpec VariableSpec",
+    "reader": "read_object read_object_bytes",
 }
-
-__all__ = sorted(_HOME)
-__getattr__, __dir__ = lazy_names(__name__, globals(), _HOME)
+__getattr__, __dir__ = lazy_names(__name__, globals(), _MODULES)

@@ -9,19 +9,11 @@ from __future__ import annotations
 
 from bpfglobals.lazy import lazy_names
 
-_HOME = {
-    "changed_sections": "assign",
-    "configure": "assign",
-    "decode_variables": "assign",
-    "find_variable": "assign",
-    "decode": "codec",
-    "encode": "codec",
-    "spell": "ctype",
+_MODULES = {
+    "assign": "changed_sections configure decode_variables find_variable",
+    "codec": "decode encode",
+    "ctype": "spell",
     "render": "render",
-    "gather_values": "inputs",
-    "load_values_file": "inputs",
-    "parse_set": "inputs",
+    "inputs": "gather_values load_values_file parse_set",
 }
-
-__all__ = sorted(_HOME)
-__getattr__, __dir__ = lazy_names(__name__, globals(), _HOME)
+__getattr__, __dir__ = lazy_names(__name__, globals(), _MODULES)
