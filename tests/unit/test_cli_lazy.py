@@ -114,5 +114,5 @@ def test_the_elf_and_values_packages_name_everything_they_list_and_import_none_o
             assert getattr(package, name).__name__ == name and name in dir(package)
     import pytest
 
-    with pytest.raises(AttributeError, match="'bpfglobals.elf' has no attribute 'no_such_name'"):
+    with pytest.raises(AttributeError, match=r"'bpfglobals\.elf' has no attribute 'no_such_name'"):
         elf.no_such_name  # noqa: B018
