@@ -11,7 +11,11 @@ PYTHONDONTWRITEBYTECODE is removed from the environment, else nothing would be c
   after each run: the ELF is parsed with pyelftools and the parse written to the cache), and
   "warm", the object seen before (its parse read from the cache, elf/object_cache.py);
 - `bpftool prog loadall` of the same object (libbpf, C): the peer for `load`.
-Ratios: each against `python -c pass`, and `load` against bpftool. With `--before COMMIT`, the
+Ratios: each against `python -c pass`, and `load` against bpftool. With `--instructions`, each
+command also runs once under valgrind (callgrind) and the instructions it executed are
+printed: a count the other jobs on a shared machine do not move, unlike wall and CPU time
+(callgrind counts user-space instructions; the kernel's share of `load` is not in it).
+With `--before COMMIT`, the
 same commands run from that commit's source tree too (e.g. a20b8cb: every verb imported at
 start-up), so the change is measured on the same machine in the same run.
 """
@@ -82,10 +86,28 @@ def interleaved(commands: dict[str, tuple[list[str], dict[str, str], object]], r
     }
 
 
+def instructions(commands: dict[str, tuple[list[str], dict[str, str], object]]) -> dict:
+    """Millions of user-space instructions each command executes (one run under callgrind)."""
+    out = {}
+    for label, (cmd, env, after) in commands.items():
+        grind = ["valgrind", "--tool=callgrind", "--callgrind-out-file=/dev/null", *cmd]
+        r = subprocess.run(grind, env=env, capture_output=True, text=True, check=True)
+        if after:
+            after()
+        collected = [ln for ln in r.stderr.splitlines() if "Collected :" in ln]
+        out[label] = int(collected[-1].split(":")[-1]) / 1e6
+    return out
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--runs", type=int, default=21)
     ap.add_argument("--before", help="also time the CLI of this commit (e.g. a20b8cb)")
+    ap.add_argument(
+        "--instructions",
+        action="store_true",
+        help="also count each command's instructions once under valgrind (callgrind)",
+    )
     args = ap.parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="bpfg-startup-"))
     tag = uuid.uuid4().hex[:8]
@@ -162,6 +184,12 @@ def main() -> None:
                 if " load" in label:
                     ratios += f",  {wall / bpftool[0]:5.1f}x / {cpu / bpftool[1]:5.1f}x bpftool"
             print(f"{label:40} {wall:6.1f} ms {cpu:6.1f} ms{ratios}")
+        if args.instructions:
+            counts = instructions(commands)
+            base = counts["python -c pass"]
+            print("\ninstructions (valgrind callgrind, one run each, user space)")
+            for label, n in counts.items():
+                print(f"{label:40} {n:7.1f} M   {n / base:5.2f}x python")
     finally:
         for argv, env, roots in cleanup:
             subprocess.run(argv, env=env, check=False, capture_output=True)
