@@ -79,13 +79,9 @@ def _fingerprint() -> tuple[tuple[str, int, int], ...]:
     """The parser's source files (name, size, mtime): another parser, another key."""
     elf_dir = os.path.dirname(__file__)
     pkg_dir = os.path.dirname(elf_dir)
-    paths = [e.path for e in os.scandir(elf_dir) if e.name.endswith(".py")]
-    paths += [os.path.join(pkg_dir, n) for n in _PARSER_FILES]
-    out = []
-    for path in sorted(paths):
-        st = os.stat(path)
-        out.append((os.path.relpath(path, pkg_dir), st.st_size, st.st_mtime_ns))
-    return tuple(out)
+    found = [(f"elf/{e.name}", e.stat()) for e in os.scandir(elf_dir) if e.name.endswith(".py")]
+    found += [(n, os.stat(os.path.join(pkg_dir, n))) for n in _PARSER_FILES]
+    return tuple(sorted((n, st.st_size, st.st_mtime_ns) for n, st in found))
 
 
 def _private(st: os.stat_result, kind: object) -> bool:

@@ -130,15 +130,17 @@ def _decode(v: object) -> object:
             return _CONTAINERS[t](v, _decode)
         raise TypeError(f"a {t.__name__} is not a plain value")
     head = v[0]  # type: ignore[index]
+    # scalars (most fields) are taken as they are, without a call each
+    items = [x if type(x) in _SCALARS else _decode(x) for x in v[1:]]  # type: ignore[index]
     if head is None:
-        return [_decode(x) for x in v[1:]]  # type: ignore[index]
+        return items
     if type(head) is not int or not 0 <= head < len(_CLASSES):
         raise ValueError(f"unknown class code {head!r}")
     cls = _CLASSES[head]
     if cls in _ENUMS:
-        _, value = v  # type: ignore[misc]
+        (value,) = items
         return cls(value)
-    return cls(*[_decode(x) for x in v[1:]])  # type: ignore[index]
+    return cls(*items)
 
 
 # Containers both ways: tuples and dicts stay themselves; a list is `[None, *items]` in the
