@@ -25,6 +25,7 @@ import bpfglobals
 from bpfglobals.elf.model import ObjectSpec
 from bpfglobals.elf.object_codec import SCHEMA, CodecError, from_plain, to_plain
 from bpfglobals.elf.source_file import read_source
+from bpfglobals.frozen import frozen
 
 try:  # the C sha256 alone: hashlib loads OpenSSL's libcrypto (several ms of start-up)
     from _sha256 import sha256
@@ -45,14 +46,14 @@ def default_cache_dir() -> str:
     return os.path.join(os.path.expanduser("~"), ".cache", "bpfglobals", "objects")
 
 
+@frozen
 class CachedRead:
     """What `read_object_cached` did: the object, whether it came from the cache, and why an
     entry was not used or not written (None when nothing went wrong)."""
 
-    __slots__ = ("hit", "object", "problem")
-
-    def __init__(self, obj: ObjectSpec, hit: bool, problem: str | None) -> None:
-        self.object, self.hit, self.problem = obj, hit, problem
+    object: ObjectSpec
+    hit: bool
+    problem: str | None
 
 
 def read_object_cached(path: str | os.PathLike[str], cache_dir: str | None = None) -> CachedRead:
