@@ -6,9 +6,16 @@ Times (median wall time of N runs, after one warm-up run that also writes the .p
 PYTHONDONTWRITEBYTECODE is removed from the environment, else nothing would be cached):
 - `python -c pass`: the interpreter's own floor;
 - `bpfglobals --help`, `bpfglobals get` (one applied program), `bpfglobals load` of the
-  example (examples/xdp_drop.bpf.c, pinned, unpinned again untimed after each run);
+  example (examples/xdp_drop.bpf.c, pinned, unpinned again untimed after each run), twice:
+  "cold", the first sight of the object (an empty parsed-object cache, emptied again untimed
+  after each run: the ELF is parsed with pyelftools and the parse written to the cache), and
+  "warm", the object seen before (its parse read from the cache, elf/object_cache.py);
 - `bpftool prog loadall` of the same object (libbpf, C): the peer for `load`.
-Ratios: each against `python -c pass`, and `load` against bpftool. With `--before COMMIT`, the
+Ratios: each against `python -c pass`, and `load` against bpftool. With `--instructions`, each
+command also runs once under valgrind (callgrind) and the instructions it executed are
+printed: a count the other jobs on a shared machine do not move, unlike wall and CPU time
+(callgrind counts user-space instructions; the kernel's share of `load` is not in it).
+With `--before COMMIT`, the
 same commands run from that commit's source tree too (e.g. a20b8cb: every verb imported at
 start-up), so the change is measured on the same machine in the same run.
 """
@@ -79,10 +86,28 @@ def interleaved(commands: dict[str, tuple[list[str], dict[str, str], object]], r
     }
 
 
+def instructions(commands: dict[str, tuple[list[str], dict[str, str], object]]) -> dict:
+    """Millions of user-space instructions each command executes (one run under callgrind)."""
+    out = {}
+    for label, (cmd, env, after) in commands.items():
+        grind = ["valgrind", "--tool=callgrind", "--callgrind-out-file=/dev/null", *cmd]
+        r = subprocess.run(grind, env=env, capture_output=True, text=True, check=True)
+        if after:
+            after()
+        collected = [ln for ln in r.stderr.splitlines() if "Collected :" in ln]
+        out[label] = int(collected[-1].split(":")[-1]) / 1e6
+    return out
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--runs", type=int, default=21)
     ap.add_argument("--before", help="also time the CLI of this commit (e.g. a20b8cb)")
+    ap.add_argument(
+        "--instructions",
+        action="store_true",
+        help="also count each command's instructions once under valgrind (callgrind)",
+    )
     args = ap.parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="bpfg-startup-"))
     tag = uuid.uuid4().hex[:8]
@@ -103,8 +128,9 @@ def main() -> None:
         def unpin() -> None:
             shutil.rmtree(pin, ignore_errors=True)
 
-        unset = ("PYTHONPATH", "PYTHONDONTWRITEBYTECODE")
+        unset = ("PYTHONPATH", "PYTHONDONTWRITEBYTECODE", "XDG_CACHE_HOME")
         base_env = {k: v for k, v in os.environ.items() if k not in unset}
+        base_env["XDG_CACHE_HOME"] = str(tmp / "cache-warm")  # parsed-object cache, kept
         commands: dict[str, tuple[list[str], dict[str, str], object]] = {
             "python -c pass": ([py, "-c", "pass"], base_env, None),
             "bpftool prog loadall": (
@@ -132,24 +158,38 @@ def main() -> None:
                 env,
                 None,
             )
-            commands[f"bpfglobals load [{label}]"] = (
-                [*cli, "load", str(obj), "--pin", pin],
-                env,
-                unpin,
-            )
+            load = [*cli, "load", str(obj), "--pin", pin]
+            if n == 0:  # the parsed-object cache is this tree's
+                cold = tmp / "cache-cold"
+                cold_env = {**env, "XDG_CACHE_HOME": str(cold)}
+
+                def unpin_and_forget(cold: Path = cold) -> None:
+                    unpin()
+                    shutil.rmtree(cold, ignore_errors=True)
+
+                commands[f"bpfglobals load, cold [{label}]"] = (load, cold_env, unpin_and_forget)
+                commands[f"bpfglobals load, warm [{label}]"] = (load, env, unpin)
+            else:
+                commands[f"bpfglobals load [{label}]"] = (load, env, unpin)
             cleanup.append(([*cli, "delete", "startup", "--bpffs-root", roots], env, roots))
         result = interleaved(commands, args.runs)
         floor, bpftool = result["python -c pass"], result["bpftool prog loadall"]
         print(f"runs per command: {args.runs}, interleaved; medians; whole process, .pyc cached")
         print(f"bpfglobals is: {' '.join(cli_command(py))}")
-        print(f"{'':34} {'wall':>9} {'cpu':>9}   ratios (wall / cpu)")
+        print(f"{'':40} {'wall':>9} {'cpu':>9}   ratios (wall / cpu)")
         for label, (wall, cpu) in result.items():
             ratios = ""
             if label.startswith("bpfglobals"):
                 ratios = f"   {wall / floor[0]:5.2f}x / {cpu / floor[1]:5.2f}x python"
-                if " load " in label:
+                if " load" in label:
                     ratios += f",  {wall / bpftool[0]:5.1f}x / {cpu / bpftool[1]:5.1f}x bpftool"
-            print(f"{label:34} {wall:6.1f} ms {cpu:6.1f} ms{ratios}")
+            print(f"{label:40} {wall:6.1f} ms {cpu:6.1f} ms{ratios}")
+        if args.instructions:
+            counts = instructions(commands)
+            base = counts["python -c pass"]
+            print("\ninstructions (valgrind callgrind, one run each, user space)")
+            for label, n in counts.items():
+                print(f"{label:40} {n:7.1f} M   {n / base:5.2f}x python")
     finally:
         for argv, env, roots in cleanup:
             subprocess.run(argv, env=env, check=False, capture_output=True)

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import os
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -26,6 +27,20 @@ def bpf_object(tmp_path_factory: pytest.TempPathFactory) -> Callable[[str], Path
         return cache[name]
 
     return get
+
+
+@pytest.fixture(scope="session", autouse=True)
+def parsed_object_cache(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """Every `bpfglobals load` the tests run caches its parse in the session's temporary
+    directory (elf/object_cache.py), not in /var/cache/bpfglobals: tests leave no host state."""
+    cache = tmp_path_factory.mktemp("xdg-cache")
+    before = os.environ.get("XDG_CACHE_HOME")
+    os.environ["XDG_CACHE_HOME"] = str(cache)
+    yield cache
+    if before is None:
+        del os.environ["XDG_CACHE_HOME"]
+    else:
+        os.environ["XDG_CACHE_HOME"] = before
 
 
 __all__ = ["EXAMPLES", "PROGS"]

@@ -5,7 +5,6 @@ program, instruction, type and access failed."""
 
 from __future__ import annotations
 
-import dataclasses
 import os
 import struct
 import subprocess
@@ -18,6 +17,7 @@ import pytest
 from elftools.elf.elffile import ELFFile
 
 from bpfglobals.elf import read_object
+from bpfglobals.frozen import replace
 from bpfglobals.kernel.objects import obj_get
 from bpfglobals.kernel.progs import prog_test_run
 from bpfglobals.loader import load
@@ -90,7 +90,7 @@ def test_core_task_reads_fail_visibly_without_relocation(core_task) -> None:
     obj = read_object(core_task)
     with load(obj, core_in_kernel=True) as loaded:
         assert prog_test_run(loaded.programs["task_reads"].fd, _truth()).retval == 0
-    obj.programs = [dataclasses.replace(obj.programs[0], core_relos=())]
+    obj.programs = [replace(obj.programs[0], core_relos=())]
     with load(obj) as loaded:
         line = prog_test_run(loaded.programs["task_reads"].fd, _truth()).retval
     source = (PROGS / "core_task.bpf.c").read_text().splitlines()

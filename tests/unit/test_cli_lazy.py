@@ -89,3 +89,30 @@ def test_every_verb_module_registers_the_verbs_the_table_names() -> None:
     for verb in VERBS:
         _, out = modules_for(verb, "--help")
         assert out.startswith(f"usage: bpfglobals {verb}"), (verb, out[:80])
+
+
+def test_the_elf_and_values_packages_name_everything_they_list_and_import_none_of_it() -> None:
+    """`bpfglobals.elf` and `bpfglobals.values` resolve their names on first use: importing
+    one module of theirs (what the loader does) imports neither the parser nor the codec."""
+    import ast
+    import subprocess
+    import sys
+
+    probe = (
+        "import sys, bpfglobals.elf.model, bpfglobals.values.assign;"
+        "print(repr(sorted(sys.modules)))"
+    )
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+    mods = set(ast.literal_eval(out.stdout))
+    for name in ("bpfglobals.elf.reader", "elftools", "bpfglobals.values.codec", "yaml"):
+        assert name not in mods, name
+    import bpfglobals.elf as elf
+    import bpfglobals.values as values
+
+    for package in (elf, values):
+        for name in package.__all__:
+            assert getattr(package, name).__name__ == name and name in dir(package)
+    import pytest
+
+    with pytest.raises(AttributeError, match=r"'bpfglobals\.elf' has no attribute 'no_such_name'"):
+        elf.no_such_name  # noqa: B018

@@ -1,4 +1,5 @@
-"""`bpfglobals.frozen`: the value classes on `get`'s path behave as frozen dataclasses."""
+"""`bpfglobals.frozen`: the value classes on the start-up paths of `get` and `load` behave as
+the dataclasses they stand for (`@frozen` as frozen ones, `@mutable` as plain ones)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,8 @@ from types import MappingProxyType
 
 import pytest
 
-from bpfglobals.frozen import FrozenInstanceError, frozen, replace
+from bpfglobals.frozen import FrozenInstanceError, frozen, mutable, replace
+from bpfglobals.frozen import field as value_field
 from bpfglobals.node.layout import Layout
 from bpfglobals.node.status import AppliedStatus
 
@@ -89,3 +91,73 @@ def test_a_class_with_a_mutable_default_or_a_misordered_default_is_refused() -> 
 def test_applied_status_serialises_its_default_extra_as_an_empty_mapping() -> None:
     s = AppliedStatus("n", (), {}, {}, "h", "sha")
     assert s.extra == {} and s.to_dict()["name"] == "n" and "variant" not in s.to_dict()
+
+
+def _box(decorate, make_field):
+    """The same class body under our decorator and under dataclasses'."""
+
+    class Box:
+        name: str
+        items: list[int] = make_field(default_factory=list)
+        blob: bytes = make_field(repr=False, default=b"")
+        note: str = "n"
+
+    return decorate(Box)
+
+
+Box = _box(mutable, value_field)
+DBox = _box(dataclass, field)
+
+
+def test_a_mutable_value_matches_a_plain_dataclass() -> None:
+    for args, kwargs in (
+        (("a",), {}),
+        (("a", [1]), {}),
+        (("a", [1], b"x", "m"), {}),
+        ((), {"name": "a", "note": "m"}),
+        (("a",), {"blob": b"y"}),
+    ):
+        ours, theirs = Box(*args, **kwargs), DBox(*args, **kwargs)
+        assert (ours.name, ours.items, ours.blob, ours.note) == (
+            theirs.name,
+            theirs.items,
+            theirs.blob,
+            theirs.note,
+        )
+        assert repr(ours) == repr(theirs)  # repr=False: not shown
+    a, b = Box("a"), Box("a")
+    assert a.items is not b.items  # a fresh list per instance, from the factory
+    a.items.append(1)
+    a.note = "changed"  # assignable
+    assert a != b and Box("a", [1], note="changed") == a
+    assert Box.__hash__ is None and DBox.__hash__ is None  # eq without frozen: unhashable
+    with pytest.raises(TypeError):
+        hash(a)
+    assert "items" not in Box.__dict__ and Box.blob == DBox.blob == b""  # as dataclasses
+    assert replace(a, name="b") == Box("b", [1], note="changed")
+    for bad_args, bad_kwargs in (((), {}), (("a",), {"name": "b"}), (("a",), {"zz": 1})):
+        with pytest.raises(TypeError):
+            Box(*bad_args, **bad_kwargs)
+        with pytest.raises(TypeError):
+            DBox(*bad_args, **bad_kwargs)
+
+
+def test_a_field_with_both_a_default_and_a_factory_is_refused() -> None:
+    with pytest.raises(ValueError, match="both default and default_factory"):
+        value_field(default=1, default_factory=list)
+    with pytest.raises(ValueError, match="both default and default_factory"):
+        field(default=1, default_factory=list)
+
+
+def test_the_elf_model_and_the_loader_results_are_built_without_dataclasses() -> None:
+    """The classes `load` builds use these decorators (`dataclasses` costs its start-up)."""
+    import dataclasses
+
+    from bpfglobals.elf.btf import Btf
+    from bpfglobals.elf.btf_ext import BtfExt, CoreRelo
+    from bpfglobals.elf.model import MapSpec, ObjectSpec, ProgramSpec
+    from bpfglobals.loader.loaded import LoadedObject
+
+    for cls in (Btf, BtfExt, CoreRelo, MapSpec, ObjectSpec, ProgramSpec, LoadedObject):
+        assert not dataclasses.is_dataclass(cls) and cls.__frozen_fields__, cls
+    assert Btf().types == Btf().types and Btf().types is not Btf().types

@@ -11,7 +11,7 @@ from bpfglobals.elf import MapSpec, ObjectSpec, read_object
 from bpfglobals.elf.btf_types import FuncProto
 from bpfglobals.elf.core_relo import describe as describe_core_relo
 from bpfglobals.elf.core_spec import kind_label
-from bpfglobals.elf.externs import ExternKind, ExternSpec
+from bpfglobals.elf.extern_model import ExternKind, ExternSpec
 from bpfglobals.elf.map_types import PERF_EVENT_ARRAY, PIN_BY_NAME, PIN_GLOBAL_NS
 from bpfglobals.loader.errors import LoadError
 from bpfglobals.loader.linker import EXTERN_KINDS, LinkedProgram, function_table, link_program

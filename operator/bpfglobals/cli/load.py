@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import argparse
+import sys
 
 from bpfglobals.cli.table import format_table
 from bpfglobals.cli.values_args import add_value_options, values_from
 from bpfglobals.cli.verbs import help_for
-from bpfglobals.elf import read_object
 from bpfglobals.kernel.bpffs import ensure_bpffs
 from bpfglobals.loader import load, unload
 
@@ -18,7 +18,7 @@ def run_load(args: argparse.Namespace) -> int:
 
         logging.basicConfig(level=logging.INFO, format="%(name)s: %(message)s")
     ensure_bpffs()
-    obj = read_object(args.object)
+    obj = _read(args)
     with load(
         obj,
         values_from(args),
@@ -54,6 +54,21 @@ def run_load(args: argparse.Namespace) -> int:
     return 0
 
 
+def _read(args: argparse.Namespace):
+    """The parsed object: from the parsed-object cache unless --no-cache (see
+    elf/object_cache.py); a cache that could not be used or written is said on stderr."""
+    if args.no_cache:
+        from bpfglobals.elf.reader import read_object
+
+        return read_object(args.object)
+    from bpfglobals.elf.object_cache import read_object_cached
+
+    read = read_object_cached(args.object)
+    if read.problem:
+        print(f"bpfglobals: {read.problem}", file=sys.stderr)
+    return read.object
+
+
 def run_unload(args: argparse.Namespace) -> int:
     for path in unload(args.pin):
         print(f"removed {path}")
@@ -72,6 +87,12 @@ def register(sub: argparse._SubParsersAction) -> None:
         "instead of the running kernel's /sys/kernel/btf",
     )
     p.add_argument("--json", action="store_true")
+    p.add_argument(
+        "--no-cache",
+        action="store_true",
+        help="parse the object even if its parse is cached (by sha256, in "
+        "$XDG_CACHE_HOME/bpfglobals or /var/cache/bpfglobals), and cache nothing",
+    )
     p.add_argument("-v", "--verbose", action="store_true", help="log the loader's decisions")
     add_value_options(p)
     p.set_defaults(func=run_load)

@@ -1,34 +1,20 @@
-"""The ELF/BTF object model: pure parsing, no syscalls (aya-obj, cilium/ebpf's spec side)."""
+"""The ELF/BTF object model: pure parsing, no syscalls (aya-obj, cilium/ebpf's spec side).
 
-from bpfglobals.elf.btf import Btf
-from bpfglobals.elf.btf_encode import encode_btf
-from bpfglobals.elf.btf_parse import parse_btf
-from bpfglobals.elf.model import (
-    DataKind,
-    DataSectionSpec,
-    MapSpec,
-    ObjectSpec,
-    ProgramSpec,
-    Relocation,
-    RelocKind,
-    SubprogramSpec,
-    VariableSpec,
-)
-from bpfglobals.elf.reader import read_object, read_object_bytes
+The names below are imported from their modules on first use (PEP 562): importing any
+`bpfglobals.elf.<module>` runs this file first, and a `bpfglobals load` whose parse comes from
+the cache (elf/object_cache.py) must not pay for the parser's modules (nor pyelftools).
+"""
 
-__all__ = [
-    "Btf",
-    "DataKind",
-    "DataSectionSpec",
-    "MapSpec",
-    "ObjectSpec",
-    "ProgramSpec",
-    "RelocKind",
-    "Relocation",
-    "SubprogramSpec",
-    "VariableSpec",
-    "encode_btf",
-    "parse_btf",
-    "read_object",
-    "read_object_bytes",
-]
+from __future__ import annotations
+
+from bpfglobals.lazy import lazy_names
+
+_MODULES = {
+    "btf": "Btf",
+    "btf_encode": "encode_btf",
+    "btf_parse": "parse_btf",
+    "model": "DataKind DataSectionSpec MapSpec ObjectSpec ProgramSpec Relocation RelocKind "
+    "SubprogramSpec VariableSpec",
+    "reader": "read_object read_object_bytes",
+}
+__getattr__, __dir__ = lazy_names(__name__, globals(), _MODULES)

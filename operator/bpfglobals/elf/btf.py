@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-
 from bpfglobals.elf.btf_types import (
     TRANSPARENT_KINDS,
     Array,
@@ -19,6 +17,7 @@ from bpfglobals.elf.btf_types import (
     Void,
 )
 from bpfglobals.errors import BtfError
+from bpfglobals.frozen import field, mutable
 
 # Typedef chains longer than this are a loop in malformed BTF, not a real program.
 MAX_RESOLVE_DEPTH = 32
@@ -61,7 +60,7 @@ class BtfQueries:
         raise BtfError(f"BTF type id {type_id}: chain too deep (a loop?)")
 
 
-@dataclass
+@mutable
 class Btf(BtfQueries):
     """All types of one object's .BTF, indexed by type ID (0 is void)."""
 

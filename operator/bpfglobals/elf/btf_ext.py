@@ -7,16 +7,16 @@ In object files record offsets are byte offsets into the section; we keep instru
 from __future__ import annotations
 
 import struct
-from dataclasses import dataclass, replace
 
 from bpfglobals.elf.binary import Reader, cstring
 from bpfglobals.errors import BtfError
+from bpfglobals.frozen import frozen, mutable, replace
 
 BTF_EXT_MAGIC = 0xEB9F
 _HEADER = struct.Struct("<HBBI")  # magic, version, flags, hdr_len
 
 
-@dataclass(frozen=True)
+@frozen
 class FuncInfo:
     """A .BTF.ext func_info record: the BTF FUNC of the function at `insn_off`."""
 
@@ -24,7 +24,7 @@ class FuncInfo:
     type_id: int  # a BTF FUNC
 
 
-@dataclass(frozen=True)
+@frozen
 class LineInfo:
     """A .BTF.ext line_info record: the source line of the instruction at `insn_off`."""
 
@@ -38,7 +38,7 @@ class LineInfo:
         return self.line_col >> 10
 
 
-@dataclass(frozen=True)
+@frozen
 class CoreRelo:
     """A .BTF.ext CO-RE record: the field/type/enum access at `insn_off` to relocate."""
 
@@ -50,7 +50,7 @@ class CoreRelo:
     access_off: int = 0  # offset of `access` in the .BTF strings (the kernel's CO-RE wants it)
 
 
-@dataclass
+@mutable
 class BtfExt:
     """The records of .BTF.ext, per ELF section name."""
 

@@ -8,13 +8,10 @@ from __future__ import annotations
 
 import io
 import struct
-from dataclasses import dataclass, field
-
-from elftools.common.exceptions import ELFError, ELFParseError
-from elftools.elf.elffile import ELFFile
 
 from bpfglobals.elf.binary import cstring
 from bpfglobals.errors import ElfError
+from bpfglobals.frozen import field, frozen, mutable
 
 EM_BPF = 247
 SHT_PROGBITS, SHT_SYMTAB, SHT_NOBITS, SHT_REL = 1, 2, 8, 9
@@ -25,7 +22,7 @@ STV_DEFAULT, STV_INTERNAL, STV_HIDDEN, STV_PROTECTED = 0, 1, 2, 3
 SHN_UNDEF, SHN_ABS, SHN_COMMON = 0, 0xFFF1, 0xFFF2
 
 
-@dataclass(frozen=True)
+@frozen
 class Section:
     index: int
     name: str
@@ -38,7 +35,7 @@ class Section:
     data: bytes = field(repr=False)  # empty for NOBITS
 
 
-@dataclass(frozen=True)
+@frozen
 class Symbol:
     index: int
     name: str
@@ -50,14 +47,14 @@ class Symbol:
     visibility: int = 0  # st_other & 3: STV_DEFAULT, STV_INTERNAL, STV_HIDDEN, STV_PROTECTED
 
 
-@dataclass(frozen=True)
+@frozen
 class Rel:
     offset: int  # byte offset in the target section
     sym: int  # symbol index
     type: int  # R_BPF_*
 
 
-@dataclass
+@mutable
 class ElfImage:
     sections: list[Section]
     symbols: list[Symbol]
@@ -80,9 +77,7 @@ class ElfImage:
         return self.symbols[index]
 
 
-_PYELFTOOLS_ERRORS = (
-    ELFError,
-    ELFParseError,
+_PARSE_ERRORS = (
     struct.error,
     IndexError,
     KeyError,
@@ -98,11 +93,16 @@ _PYELFTOOLS_ERRORS = (
 
 
 def read_elf(data: bytes, name: str) -> ElfImage:
+    # pyelftools is imported here, when an ELF is parsed, not with this module: its import
+    # (construct, the DWARF readers) is most of a `bpfglobals load`'s start-up, and a load of
+    # an object met before reads its parse from the cache (elf/object_cache.py) instead.
+    from elftools.common.exceptions import ELFError, ELFParseError
+
     try:
         return _read(data, name)
     except ElfError:
         raise
-    except _PYELFTOOLS_ERRORS as e:
+    except (ELFError, ELFParseError, *_PARSE_ERRORS) as e:
         raise ElfError(f"{name}: not a valid ELF object ({type(e).__name__}: {e})") from e
     except Exception as e:  # construct's own error types vary across versions
         if type(e).__module__.startswith(("construct", "elftools")):
@@ -111,6 +111,8 @@ def read_elf(data: bytes, name: str) -> ElfImage:
 
 
 def _read(data: bytes, name: str) -> ElfImage:
+    from elftools.elf.elffile import ELFFile
+
     if data[:4] != b"\x7fELF":
         raise ElfError(f"{name}: not an ELF file (bad magic)")
     elf = ELFFile(io.BytesIO(data))

@@ -10,9 +10,6 @@ the kernel accepts it: extern VARs become allocated, extern FUNCs global, and `.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from enum import Enum
-
 from bpfglobals.elf.btf import Btf
 from bpfglobals.elf.btf_types import (
     Array,
@@ -33,57 +30,12 @@ from bpfglobals.elf.btf_types import (
 from bpfglobals.elf.data_sections import internal_map_name
 from bpfglobals.elf.datasec_fixup import KCONFIG_SEC, KSYMS_SEC
 from bpfglobals.elf.elf_file import SHN_UNDEF, STB_GLOBAL, STB_WEAK, STT_NOTYPE, ElfImage, Symbol
+from bpfglobals.elf.extern_model import ExternKind, ExternSpec, KconfigField, KconfigType
 from bpfglobals.elf.model import DataKind, DataSectionSpec
 from bpfglobals.errors import ElfError
 from bpfglobals.frozen import replace
 
 DUMMY_KSYM = "dummy_ksym"  # libbpf's placeholder VAR for kfuncs in the .ksyms DATASEC
-
-
-class ExternKind(Enum):
-    KCONFIG = "kconfig"  # `extern ... __kconfig`: a value in the .kconfig map
-    KSYM = "ksym"  # `extern ... __ksym` variable: a kernel address (typed: by BTF id)
-    KFUNC = "kfunc"  # `extern ... __ksym` function: a kernel function called by BTF id
-
-
-class KconfigType(Enum):
-    """libbpf's `enum kcfg_type`: what a .kconfig extern's C type lets it hold."""
-
-    BOOL = "bool"
-    TRISTATE = "tristate"  # enum libbpf_tristate
-    CHAR = "char"  # any 1-byte integer
-    INT = "int"  # 2/4/8-byte integers
-    CHAR_ARRAY = "char_array"  # strings
-
-
-@dataclass(frozen=True)
-class KconfigField:
-    """How a Kconfig extern is laid out in the .kconfig map."""
-
-    type: KconfigType
-    size: int
-    align: int
-    signed: bool
-    offset: int  # inside the .kconfig map value
-
-
-@dataclass(frozen=True)
-class ExternSpec:
-    """One extern the object declares (Kconfig, ksym or kfunc): its symbol and BTF."""
-
-    name: str
-    kind: ExternKind
-    weak: bool
-    symbol: int  # ELF symbol index (relocations name it)
-    btf_id: int  # the extern VAR or FUNC in the object's BTF
-    # KSYM: the VAR's type without modifiers/typedefs, 0 for a typeless (`void`) ksym.
-    # KFUNC: the FUNC_PROTO. KCONFIG: the VAR's type.
-    type_id: int
-    kconfig: KconfigField | None = None
-
-    @property
-    def typeless(self) -> bool:
-        return self.kind == ExternKind.KSYM and self.type_id == 0
 
 
 def is_extern(sym: Symbol) -> bool:

@@ -8,8 +8,6 @@ the program type of a prog array. Initialisers of `values` reach us as relocatio
 
 from __future__ import annotations
 
-from dataclasses import replace
-
 from bpfglobals.elf.btf import Btf
 from bpfglobals.elf.btf_types import Array, Datasec, FuncProto, Ptr, Struct, Var, VarSecinfo
 from bpfglobals.elf.elf_file import ElfImage, Section
@@ -23,6 +21,7 @@ from bpfglobals.elf.map_types import (
 )
 from bpfglobals.elf.model import MapSpec, ProgramSpec
 from bpfglobals.errors import ElfError
+from bpfglobals.frozen import replace
 
 _INT_FIELDS = {
     "type",

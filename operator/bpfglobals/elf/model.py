@@ -6,17 +6,17 @@ running kernel. The loader turns these specs into kernel objects.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from enum import Enum
 from functools import cached_property
 
 from bpfglobals.elf.btf_encode import encode_btf
+from bpfglobals.frozen import field, frozen, mutable
 
 TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (start-up)
 if TYPE_CHECKING:
     from bpfglobals.elf.btf import Btf
     from bpfglobals.elf.btf_ext import BtfExt, CoreRelo, FuncInfo, LineInfo
-    from bpfglobals.elf.externs import ExternSpec
+    from bpfglobals.elf.extern_model import ExternSpec
 
 
 class DataKind(Enum):
@@ -37,7 +37,7 @@ class RelocKind(Enum):
     EXTERN_FUNC = "extern_func"  # call of a kfunc: BPF_PSEUDO_KFUNC_CALL
 
 
-@dataclass(frozen=True)
+@frozen
 class Relocation:
     """One instruction of a program that refers to something outside it."""
 
@@ -52,7 +52,7 @@ class Relocation:
     offset: int = 0
 
 
-@dataclass(frozen=True)
+@frozen
 class ProgramType:
     """What a section name means to libbpf: program type and expected attach type."""
 
@@ -63,7 +63,7 @@ class ProgramType:
     xdp_frags: bool = False  # "xdp.frags": BPF_F_XDP_HAS_FRAGS
 
 
-@dataclass(frozen=True)
+@frozen
 class ProgramSpec:
     """One program: its function, section, type, instructions and relocations."""
 
@@ -83,7 +83,7 @@ class ProgramSpec:
         return len(self.insns) // 8
 
 
-@dataclass(frozen=True)
+@frozen
 class SubprogramSpec:
     """A function in `.text` (or a static function in a program section) called by programs."""
 
@@ -98,7 +98,7 @@ class SubprogramSpec:
     core_relos: tuple[CoreRelo, ...] = ()
 
 
-@dataclass(frozen=True)
+@frozen
 class MapSpec:
     """A user map from `.maps` (BTF-defined) or the legacy `maps` section."""
 
@@ -123,7 +123,7 @@ class MapSpec:
     init_slots: tuple[tuple[int, str], ...] = ()
 
 
-@dataclass(frozen=True)
+@frozen
 class VariableSpec:
     """A global variable in a data section (cilium/ebpf's VariableSpec)."""
 
@@ -136,7 +136,7 @@ class VariableSpec:
     default: bytes  # its bytes in the ELF (zeros for .bss)
 
 
-@dataclass(frozen=True)
+@frozen
 class DataSectionSpec:
     """A global-data section: becomes one single-entry array map when loaded."""
 
@@ -156,7 +156,7 @@ class DataSectionSpec:
         return self.kind in (DataKind.RODATA, DataKind.KCONFIG)
 
 
-@dataclass
+@mutable
 class ObjectSpec:
     """A whole parsed BPF object."""
 

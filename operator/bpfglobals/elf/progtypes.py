@@ -7,9 +7,8 @@ the target (kprobe function, tracepoint, BTF function) becomes `ProgramType.atta
 
 from __future__ import annotations
 
-from dataclasses import replace
-
 from bpfglobals.elf.model import ProgramType
+from bpfglobals.frozen import replace
 
 # (section pattern, prog_type, expected attach type or None, flags)
 # flags: "+" = takes a target after "/", "s" = sleepable, "f" = XDP frags

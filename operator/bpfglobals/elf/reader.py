@@ -17,29 +17,13 @@ from bpfglobals.elf.legacy_maps import read_legacy_maps
 from bpfglobals.elf.maps import read_btf_maps
 from bpfglobals.elf.model import ObjectSpec
 from bpfglobals.elf.programs import read_programs
+from bpfglobals.elf.source_file import read_source
 from bpfglobals.errors import ElfError
 
 
 def read_object(path: str | os.PathLike[str]) -> ObjectSpec:
-    # os.path, not pathlib: pathlib (with urllib, ipaddress) is a start-up cost of `load`.
-    # normpath without "..": the spelling pathlib.Path(path) gives (a//b/./c -> a/b/c)
-    p = _pure(os.fspath(path))
-    try:
-        with open(p, "rb") as f:
-            data = f.read()
-    except OSError as e:
-        raise ElfError(f"{p}: cannot read the object: {e.strerror}") from e
+    p, data = read_source(path)
     return read_object_bytes(data, os.path.basename(p), p)
-
-
-def _pure(path: str) -> str:
-    """`str(pathlib.PurePosixPath(path))`: repeated and trailing slashes and "." parts
-    dropped, ".." kept."""
-    parts = [x for x in path.split("/") if x not in ("", ".")]
-    lead = "/" if path.startswith("/") else ""
-    if path.startswith("//") and not path.startswith("///"):
-        lead = "//"
-    return lead + "/".join(parts) or "."
 
 
 def read_object_bytes(data: bytes, name: str, path: str = "") -> ObjectSpec:

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import errno
-from dataclasses import dataclass
 
+from bpfglobals.frozen import frozen
 from bpfglobals.kernel.abi import ffi
 from bpfglobals.kernel.constants import BPF_OBJ_NAME_LEN, Cmd
 from bpfglobals.kernel.errors import KernelError
@@ -87,7 +87,7 @@ def prog_load(
     raise error
 
 
-@dataclass(frozen=True)
+@frozen
 class RunResult:
     """What BPF_PROG_TEST_RUN returned."""
 

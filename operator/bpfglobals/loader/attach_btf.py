@@ -7,7 +7,6 @@ from __future__ import annotations
 from bpfglobals.elf.btf_types import BtfKind
 from bpfglobals.elf.model import ProgramSpec
 from bpfglobals.loader.errors import LoadError
-from bpfglobals.loader.kernel_btf import VMLINUX_BTF, vmlinux_btf
 
 # expected attach type -> (prefix of the kernel's name for the target, BTF kind)
 _TARGETS: dict[str, tuple[str, BtfKind]] = {
@@ -27,6 +26,9 @@ def needs_attach_btf(p: ProgramSpec) -> bool:
 
 def attach_btf_id(p: ProgramSpec) -> int:
     """The vmlinux type id of `p`'s target, or a LoadError saying what is missing."""
+    # imported here: the kernel BTF reader is start-up cost only tracing programs pay
+    from bpfglobals.loader.kernel_btf import VMLINUX_BTF, vmlinux_btf
+
     where = f"program '{p.name}' (section {p.section})"
     rule = _TARGETS.get(p.type.attach_type or "")
     if rule is None:

@@ -9,13 +9,13 @@ subprogram (libbpf relocates those whether a program calls them or not).
 
 from __future__ import annotations
 
-import dataclasses
 import re
 
 from bpfglobals.elf.btf_ext import CoreRelo
 from bpfglobals.elf.core_relo import POISON_IMM, CoreTarget, Resolution, describe, relocate_function
 from bpfglobals.elf.core_spec import CoreError
 from bpfglobals.elf.model import ObjectSpec, ProgramSpec
+from bpfglobals.frozen import replace
 from bpfglobals.loader.errors import LoadError, VerifierError
 from bpfglobals.loader.kernel_btf import custom_btf, module_btfs, vmlinux_btf
 from bpfglobals.loader.linker import LinkedProgram
@@ -49,7 +49,7 @@ def relocate_object(
             p = _relocated(p, obj, target, done)
         programs.append(p)
     subprograms = [_relocated(s, obj, target, done) if s.core_relos else s for s in obj.subprograms]
-    return dataclasses.replace(obj, programs=programs, subprograms=subprograms), done
+    return replace(obj, programs=programs, subprograms=subprograms), done
 
 
 def _relocated(fn, obj: ObjectSpec, target: CoreTarget, done: list[Resolution]):
@@ -58,7 +58,7 @@ def _relocated(fn, obj: ObjectSpec, target: CoreTarget, done: list[Resolution]):
     except CoreError as e:
         raise LoadError(f"{obj.name}: {e} (against {target.main_name})") from e
     done += res
-    return dataclasses.replace(fn, insns=insns)
+    return replace(fn, insns=insns)
 
 
 def explain_poisoned(

@@ -16,10 +16,10 @@ from __future__ import annotations
 
 import functools
 import struct
-from dataclasses import dataclass, field
 
-from bpfglobals.elf.externs import ExternKind, ExternSpec
+from bpfglobals.elf.extern_model import ExternKind, ExternSpec
 from bpfglobals.elf.model import ObjectSpec
+from bpfglobals.frozen import field, frozen, mutable
 from bpfglobals.kernel.constants import (
     BPF_PSEUDO_BTF_ID,
     BPF_PSEUDO_KFUNC_CALL,
@@ -29,10 +29,9 @@ from bpfglobals.kernel.fd import FD
 from bpfglobals.loader import kernel_facts
 from bpfglobals.loader.errors import LoadError
 from bpfglobals.loader.linker import set_imm
-from bpfglobals.values.kconfig import KconfigError, kconfig_image, parse_config
 
 
-@dataclass(frozen=True)
+@frozen
 class Resolution:
     """How one extern was resolved (shown by `load --json` and checked by the tests)."""
 
@@ -56,7 +55,7 @@ class Resolution:
         }
 
 
-@dataclass
+@mutable
 class ResolvedExterns:
     """How this kernel resolves an object's externs, and the fds held for the load."""
 
@@ -75,6 +74,10 @@ def resolve_externs(obj: ObjectSpec) -> ResolvedExterns:
     out = ResolvedExterns()
     if not obj.externs:
         return out
+    # imported here: the Kconfig parser (and the value codec under it) is start-up cost an
+    # object without externs should not pay (issue 16)
+    from bpfglobals.values.kconfig import KconfigError
+
     try:
         _resolve_kconfig(obj, out)
         _resolve_kallsyms(obj, out)
@@ -95,6 +98,8 @@ def resolve_externs(obj: ObjectSpec) -> ResolvedExterns:
 
 
 def _resolve_kconfig(obj: ObjectSpec, out: ResolvedExterns) -> None:
+    from bpfglobals.values.kconfig import kconfig_image
+
     kcfg = [e for e in obj.externs if e.kind == ExternKind.KCONFIG]
     if not kcfg or obj.kconfig is None:
         return
@@ -120,6 +125,8 @@ def _resolve_kconfig(obj: ObjectSpec, out: ResolvedExterns) -> None:
 def _running_config() -> tuple[dict[str, str] | None, str]:
     """The running kernel's config, read and parsed once per process (it cannot change
     under a running kernel)."""
+    from bpfglobals.values.kconfig import parse_config
+
     lines, source = kernel_facts.read_config_lines()
     return (parse_config(lines, source) if lines is not None else None), source
 

@@ -10,13 +10,13 @@ the call's `off`; a ksym found there carries the fd in the ldimm64's second imm.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
 
 from bpfglobals.elf.btf_compat import types_are_compat
 from bpfglobals.elf.btf_types import BtfKind
-from bpfglobals.elf.externs import ExternKind, ExternSpec
+from bpfglobals.elf.extern_model import ExternKind, ExternSpec
 from bpfglobals.elf.kernel_btf import LazyBtf
 from bpfglobals.elf.model import ObjectSpec
+from bpfglobals.frozen import mutable
 from bpfglobals.kernel.errors import KernelError
 from bpfglobals.kernel.fd import FD
 from bpfglobals.kernel.objects import btf_name, fd_by_id, ids
@@ -27,7 +27,7 @@ from bpfglobals.loader.kernel_btf import module_btfs, vmlinux_btf
 FD_ARRAY_MAX = 0x7FFF  # insn.off is an s16
 
 
-@dataclass
+@mutable
 class KernelBtf:
     """vmlinux or one module's split BTF, and how to open its kernel BTF object."""
 

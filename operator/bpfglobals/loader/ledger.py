@@ -9,12 +9,13 @@ an error naming it. Tests walk the ELF independently and compare (applied == pre
 from __future__ import annotations
 
 from collections import Counter
-from dataclasses import dataclass, field
+
+from bpfglobals.frozen import field, mutable
 
 Record = tuple[str, str, int]  # (kind, ELF section, byte offset in that section)
 
 
-@dataclass
+@mutable
 class Ledger:
     """The records the loader applied for one program (compared with the ELF by tests)."""
 

@@ -9,11 +9,11 @@ with map fds.
 from __future__ import annotations
 
 import struct
-from dataclasses import dataclass, field
 
 from bpfglobals.elf.btf_ext import CoreRelo, FuncInfo, LineInfo, shift
 from bpfglobals.elf.model import ObjectSpec, ProgramSpec, Relocation, RelocKind, SubprogramSpec
 from bpfglobals.elf.relocations import BPF_CALL, decode_insn
+from bpfglobals.frozen import field, mutable
 from bpfglobals.kernel.constants import BPF_PSEUDO_CALL, BPF_PSEUDO_FUNC
 from bpfglobals.loader.errors import LoadError
 from bpfglobals.loader.ledger import Ledger
@@ -21,7 +21,7 @@ from bpfglobals.loader.ledger import Ledger
 Function = ProgramSpec | SubprogramSpec
 
 
-@dataclass
+@mutable
 class LinkedProgram:
     """A program with its subprograms appended, and the references still to patch."""
 

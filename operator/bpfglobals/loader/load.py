@@ -13,7 +13,7 @@ import os
 import struct
 from collections.abc import Mapping
 
-from bpfglobals.elf.externs import KCONFIG_SEC
+from bpfglobals.elf.datasec_fixup import KCONFIG_SEC
 from bpfglobals.elf.map_types import MAP_IN_MAP, PIN_GLOBAL_NS, PROG_ARRAY
 from bpfglobals.elf.model import ObjectSpec, ProgramSpec, RelocKind, has_core_relos
 from bpfglobals.kernel.bpffs import pin_name
@@ -42,7 +42,7 @@ from bpfglobals.loader.maps import (
     reuse_internal_map,
 )
 from bpfglobals.loader.pin import pin_maps, pin_programs, unpin
-from bpfglobals.values import configure
+from bpfglobals.values.assign import configure
 
 # Program types whose load needs a target we do not resolve: another BPF program, a kernel
 # struct of function pointers.

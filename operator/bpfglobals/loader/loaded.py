@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-
 from bpfglobals.elf.model import ProgramSpec
+from bpfglobals.frozen import field, mutable
 from bpfglobals.kernel.fd import FD
 from bpfglobals.kernel.objects import MapInfo, ProgInfo
 from bpfglobals.loader.ledger import Ledger
@@ -14,7 +13,7 @@ if TYPE_CHECKING:
     from bpfglobals.loader.externs import Resolution
 
 
-@dataclass
+@mutable
 class LoadedMap:
     """A map created in the kernel for the object."""
 
@@ -42,7 +41,7 @@ class LoadedMap:
         }
 
 
-@dataclass
+@mutable
 class LoadedProgram:
     """A program loaded into the kernel."""
 
@@ -69,7 +68,7 @@ class LoadedProgram:
         }
 
 
-@dataclass
+@mutable
 class LoadedObject:
     """What `load` created: programs, maps and BTF, closed together."""
 

@@ -1,33 +1,19 @@
-"""Typed global values: encode user values into data-section bytes by BTF type (pure)."""
+"""Typed global values: encode user values into data-section bytes by BTF type (pure).
 
-from bpfglobals.values.assign import changed_sections, configure, decode_variables, find_variable
-from bpfglobals.values.codec import decode, encode
-from bpfglobals.values.ctype import spell
-from bpfglobals.values.render import render
+The names below are imported from their modules on first use (PEP 562): the loader needs
+`configure` only, and a `load` without values neither the codec nor the -f/--set readers
+(which import YAML); see bench/cli_startup.py.
+"""
 
-_INPUTS = ("gather_values", "load_values_file", "parse_set")
+from __future__ import annotations
 
+from bpfglobals.lazy import lazy_names
 
-def __getattr__(name: str) -> object:
-    """The -f/--set readers import YAML: only when asked for (a load without values, or the
-    node core, never needs them; see bench/cli_startup.py)."""
-    if name in _INPUTS:
-        from bpfglobals.values import inputs
-
-        return getattr(inputs, name)
-    raise AttributeError(f"module 'bpfglobals.values' has no attribute {name!r}")
-
-
-__all__ = [
-    "changed_sections",
-    "configure",
-    "decode",
-    "decode_variables",
-    "encode",
-    "find_variable",
-    "gather_values",
-    "load_values_file",
-    "parse_set",
-    "render",
-    "spell",
-]
+_MODULES = {
+    "assign": "changed_sections configure decode_variables find_variable",
+    "codec": "decode encode",
+    "ctype": "spell",
+    "render": "render",
+    "inputs": "gather_values load_values_file parse_set",
+}
+__getattr__, __dir__ = lazy_names(__name__, globals(), _MODULES)

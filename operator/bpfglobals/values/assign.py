@@ -6,12 +6,16 @@ from collections.abc import Mapping
 
 from bpfglobals.elf.model import DataKind, ObjectSpec, VariableSpec
 from bpfglobals.errors import ValueEncodingError
-from bpfglobals.values.codec import decode, encode
-from bpfglobals.values.ctype import spell
-from bpfglobals.values.errors import Where
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (start-up)
+if TYPE_CHECKING:
+    from bpfglobals.values.errors import Where
 
 
 def where_of(obj: ObjectSpec, var: VariableSpec) -> Where:
+    from bpfglobals.values.ctype import spell
+    from bpfglobals.values.errors import Where
+
     return Where(var.name, spell(obj.btf, var.type_id), var.section)
 
 
@@ -36,6 +40,9 @@ def configure(obj: ObjectSpec, values: Mapping[str, object]) -> dict[str, bytes]
     if obj.btf is None and values:
         raise ValueEncodingError(f"{obj.name}: the object has no BTF (compile with -g)")
     images = {d.name: bytearray(d.data) for d in obj.data_sections}
+    if values:
+        # imported here: the codec is start-up cost a `load` without values never uses
+        from bpfglobals.values.codec import encode
     for name, value in values.items():
         var = find_variable(obj, name)
         img = images[var.section]
@@ -67,6 +74,8 @@ def nonzero_bss(obj: ObjectSpec, images: Mapping[str, bytes]) -> list[VariableSp
 
 def decode_variables(obj: ObjectSpec, images: Mapping[str, bytes] | None = None) -> dict:
     """name → decoded value, from `images` (default: the ELF's own bytes)."""
+    from bpfglobals.values.codec import decode
+
     out = {}
     for d in obj.data_sections:
         data = images[d.name] if images is not None else d.data

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from bpfglobals.errors import ValueEncodingError
+from bpfglobals.frozen import frozen
 
 
-@dataclass(frozen=True)
+@frozen
 class Where:
     """Which variable (and which part of its value) an encoding error concerns."""
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 import struct
 from collections.abc import Iterable, Mapping
 
-from bpfglobals.elf.externs import ExternKind, ExternSpec, KconfigType
+from bpfglobals.elf.extern_model import ExternKind, ExternSpec, KconfigType
 from bpfglobals.errors import BpfGlobalsError
 
 TRISTATE = {"n": 0, "y": 1, "m": 2}  # enum libbpf_tristate: TRI_NO, TRI_YES, TRI_MODULE
