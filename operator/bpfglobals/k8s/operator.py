@@ -18,6 +18,7 @@ from bpfglobals.k8s.client import Api, load_config
 from bpfglobals.k8s.controller import ProgramController
 from bpfglobals.k8s.operator_state import OperatorState
 from bpfglobals.k8s.resources import GROUP, PROGRAM_FINALIZER, PROGRAM_NODES, PROGRAMS, VERSION
+from bpfglobals.k8s.webhook import Webhook, WebhookOptions
 
 TICK = 0.5
 RESYNC = 15.0
@@ -107,8 +108,23 @@ def on_delete(name: str, memo: kopf.Memo, **_: Any) -> None:
     state.forget(name)
 
 
-def run(kubeconfig: str | None = None, liveness: str | None = None) -> None:
+def run(
+    kubeconfig: str | None = None,
+    liveness: str | None = None,
+    webhook: WebhookOptions | None = None,
+) -> None:
+    """The operator; with `webhook`, the admission webhook serves beside it (started first,
+    so that no apply slips past it once the operator runs, and removed when it stops)."""
     if kubeconfig:  # kopf logs in on its own (through $KUBECONFIG): the same cluster as ours
         os.environ["KUBECONFIG"] = kubeconfig
     memo = kopf.Memo(kubeconfig=kubeconfig)
-    kopf.run(standalone=True, clusterwide=True, liveness_endpoint=liveness, memo=memo)
+    hook = None
+    if webhook is not None:
+        load_config(kubeconfig)
+        hook = Webhook(webhook)
+        hook.start()
+    try:
+        kopf.run(standalone=True, clusterwide=True, liveness_endpoint=liveness, memo=memo)
+    finally:
+        if hook is not None:
+            hook.stop()

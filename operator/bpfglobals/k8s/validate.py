@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
-from bpfglobals.loader import select_programs
+from bpfglobals.elf.model import ObjectSpec
+from bpfglobals.node.check import problems
 from bpfglobals.node.elf_source import ElfSources
-from bpfglobals.node.manifest import BpfProgramManifest
-from bpfglobals.values import configure
+from bpfglobals.node.manifest import BpfProgramManifest, ManifestError
 
 
-def validate(m: BpfProgramManifest, sources: ElfSources) -> None:
-    """Raise a BpfGlobalsError naming the first problem (source, variable, program, type)."""
+def validate(m: BpfProgramManifest, sources: ElfSources) -> ObjectSpec:
+    """The object, or a BpfGlobalsError naming every problem (source, variable, program)."""
     obj = sources.parse(sources.fetch(m.elf))
-    configure(obj, m.globals)
-    select_programs(obj, [p.name for p in m.programs], "spec.programs")
+    found = problems(m, obj)
+    if found:
+        raise ManifestError("; ".join(found))
+    return obj

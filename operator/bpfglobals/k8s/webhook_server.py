@@ -1,0 +1,99 @@
+"""The admission webhook's HTTPS server: AdmissionReviews in, `Reviewer` verdicts out.
+
+A threading server in the operator process (beside kopf's event loop, which it never blocks).
+The certificate can be replaced while serving (`use`): new connections get the new one.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import ssl
+import tempfile
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+from prometheus_client import Histogram
+
+from bpfglobals.k8s.admission import Reviewer
+from bpfglobals.k8s.webhook_config import PATH
+from bpfglobals.k8s.webhook_tls import ServingCert
+
+log = logging.getLogger("bpfglobals.webhook")
+MAX_BODY = 8 << 20
+LATENCY = Histogram("bpfglobals_webhook_seconds", "Time to decide one AdmissionReview", ["allowed"])
+
+
+class WebhookServer:
+    def __init__(self, reviewer: Reviewer, addr: str, port: int, cert: ServingCert) -> None:
+        self.reviewer = reviewer
+        self.context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        self.context.minimum_version = ssl.TLSVersion.TLSv1_2
+        self.use(cert)
+        self.httpd = ThreadingHTTPServer((addr, port), self._handler())
+        self.httpd.daemon_threads = True
+        self.httpd.socket = self.context.wrap_socket(
+            # the handshake on the request's thread, not in accept(): one slow client must
+            # not hold up the others
+            self.httpd.socket,
+            server_side=True,
+            do_handshake_on_connect=False,
+        )
+        self.port = self.httpd.server_address[1]
+        self._thread: threading.Thread | None = None
+
+    def use(self, cert: ServingCert) -> None:
+        """Serve `cert` from now on (ssl loads a chain from files only: a private temp dir)."""
+        with tempfile.TemporaryDirectory(prefix="bpfglobals-webhook-") as d:
+            crt, key = os.path.join(d, "tls.crt"), os.path.join(d, "tls.key")
+            with open(crt, "wb") as f:
+                f.write(cert.cert_pem)
+            with open(os.open(key, os.O_WRONLY | os.O_CREAT, 0o600), "wb") as f:
+                f.write(cert.key_pem)
+            self.context.load_cert_chain(crt, key)
+
+    def start(self) -> None:
+        self._thread = threading.Thread(
+            target=self.httpd.serve_forever, daemon=True, name="webhook"
+        )
+        self._thread.start()
+
+    def stop(self) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+    def _handler(self) -> type[BaseHTTPRequestHandler]:
+        reviewer = self.reviewer
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"  # keep-alive: the apiserver reuses connections
+
+            def do_POST(self) -> None:
+                start = time.perf_counter()
+                length = int(self.headers.get("Content-Length") or 0)
+                if self.path.split("?")[0] != PATH or not 0 < length <= MAX_BODY:
+                    self._send(404 if self.path.split("?")[0] != PATH else 400, b"{}")
+                    return
+                try:
+                    review = json.loads(self.rfile.read(length))
+                except ValueError:
+                    self._send(400, b'{"error": "not JSON"}')
+                    return
+                answer = reviewer.review(review)
+                allowed = answer["response"]["allowed"]
+                self._send(200, json.dumps(answer).encode())
+                LATENCY.labels(str(allowed).lower()).observe(time.perf_counter() - start)
+
+            def _send(self, code: int, body: bytes) -> None:
+                self.send_response(code)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        return Handler
