@@ -28,8 +28,8 @@ def test_deleting_a_program_forgets_everything_kept_about_it(bpf_object) -> None
     bad = controller._validate(
         "web", 2, spec_for(elf, {"drop_prot": 1}), lambda *e: events.append(e)
     )
-    assert good[0] is not None and good[1] is None
-    assert bad[0] is not None and "no global variable 'drop_prot'" in (bad[1] or "")
+    assert good.manifest is not None and good.invalid is None
+    assert bad.manifest is not None and "no global variable 'drop_prot'" in (bad.invalid or "")
     assert events and events[-1][0] == "InvalidSpec"
     state.starting("web")
     state.starting("db")
