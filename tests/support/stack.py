@@ -124,10 +124,21 @@ class Stack:
 
         wait_for("agents connected", connected, timeout)
 
-    def start_operator(self) -> None:
+    def start_operator(self, *extra: str) -> None:
+        """`extra`: more `bpfglobals operator` flags (e.g. --no-webhook)."""
         log = open(self.tmp / "operator.log", "ab")  # noqa: SIM115 - the child owns it
         self.procs["operator"] = subprocess.Popen(
-            [CLI, "operator", "--listen", "127.0.0.1", "--metrics-port", "0", "--health-port", "0"],
+            [
+                CLI,
+                "operator",
+                "--listen",
+                "127.0.0.1",
+                "--metrics-port",
+                "0",
+                "--health-port",
+                "0",
+                *extra,
+            ],
             stdout=log,
             stderr=subprocess.STDOUT,
             env=self.env(),
