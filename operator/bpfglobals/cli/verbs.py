@@ -16,6 +16,7 @@ VERBS: dict[str, tuple[str, str]] = {
     "apply": ("apply", "converge this machine to BpfProgram manifest(s)"),
     "get": ("apply", "show applied BpfPrograms: program, map and link IDs"),
     "delete": ("apply", "detach and unpin an applied BpfProgram"),
+    "validate": ("validate", "check BpfProgram manifests against their objects (CI)"),
     "dev-cluster": ("devcluster", "a local control plane on loopback (--node: a kubelet)"),
     "operator": ("operator", "run the BpfProgram operator (kopf) in the foreground"),
     "agent": ("agent", "run the node agent in the foreground"),
