@@ -130,7 +130,7 @@ class Webhook:
         cert = issue(self._hosts())
         body = {
             "metadata": {"name": name, "namespace": ns},
-            "type": "kubernetes.io/tls",
+            "type": "Opaque",  # as the chart creates it (a type is immutable)
             "data": {
                 k: base64.b64encode(v).decode()
                 for k, v in (
