@@ -69,6 +69,9 @@ class WebhookServer:
 
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"  # keep-alive: the apiserver reuses connections
+            # headers and body leave as separate writes: with Nagle's algorithm the body
+            # waited for the client's delayed ACK, ~40 ms per review (measured)
+            disable_nagle_algorithm = True
 
             def do_POST(self) -> None:
                 start = time.perf_counter()
