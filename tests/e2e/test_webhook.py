@@ -301,3 +301,86 @@ def test_per_node_mistakes_are_refused_at_apply(stack) -> None:
     r = apply(stack, doc)
     assert r.returncode != 0 and "unknown field 'labels'" in r.stderr
     assert not stored(stack, "pernode-bad")
+
+
+def test_chart_mode_issues_and_renews_its_certificate_and_writes_the_ca_bundle(
+    stack, kubectl
+) -> None:
+    """As the chart runs it: the configuration and an empty Secret exist; the operator finds
+    a certificate there that is due (expires within 30 days), issues a new one for the
+    Service's names, stores it, writes its CA into the configuration, and serves it."""
+    import base64
+    import datetime
+    import http.client
+    import ssl
+    import subprocess
+
+    from cryptography import x509
+
+    from bpfglobals.devcluster.cluster import free_port
+    from bpfglobals.k8s.webhook_config import WebhookTarget, configuration
+    from bpfglobals.k8s.webhook_tls import issue
+    from tests.support.stack import CLI
+
+    ns, svc, secret, name = f"wh-{stack.tag}", "wh", "wh-tls", f"bpfg-wh-{stack.tag}"
+    due = issue([f"{svc}.{ns}.svc"], valid=datetime.timedelta(days=10))
+    kubectl("create", "namespace", ns)
+    stack.on_close(lambda: kubectl("delete", "namespace", ns, "--wait=false", check=False))
+    kubectl(
+        "create", "secret", "generic", secret, "-n", ns,
+        f"--from-literal=tls.crt={due.cert_pem.decode()}",
+        f"--from-literal=tls.key={due.key_pem.decode()}",
+        f"--from-literal=ca.crt={due.ca_pem.decode()}",
+    )  # fmt: skip
+    # Ignore: the Service has no endpoints here; other tests' applies must not wait on it
+    config = configuration(
+        name, WebhookTarget(service_namespace=ns, service_name=svc), None, "Ignore"
+    )
+    kubectl("apply", "-f", "-", input=json.dumps(config))
+    stack.on_close(lambda: kubectl("delete", "validatingwebhookconfiguration", name, check=False))
+    port = free_port()
+    log = open(stack.tmp / "operator-chart-mode.log", "ab")  # noqa: SIM115 - the child owns it
+    proc = subprocess.Popen(
+        [
+            CLI, "operator", "--listen", "127.0.0.1", "--metrics-port", "0", "--health-port", "0",
+            f"--webhook-config={name}", f"--webhook-service={ns}/{svc}",
+            f"--webhook-secret={ns}/{secret}", "--webhook-listen=127.0.0.1",
+            f"--webhook-port={port}",
+        ],
+        stdout=log, stderr=subprocess.STDOUT, env=stack.env(),
+    )  # fmt: skip
+    log.close()
+    try:
+
+        def bundle() -> str | None:
+            r = kubectl("get", "validatingwebhookconfiguration", name, "-o", "json")
+            return json.loads(r.stdout)["webhooks"][0]["clientConfig"].get("caBundle")
+
+        ca = base64.b64decode(wait_for("the CA written into the configuration", bundle))
+        data = json.loads(kubectl("get", "secret", secret, "-n", ns, "-o", "json").stdout)["data"]
+        stored = {k: base64.b64decode(v) for k, v in data.items()}
+        assert stored["ca.crt"] == ca and stored["tls.crt"] != due.cert_pem  # renewed
+        cert = x509.load_pem_x509_certificate(stored["tls.crt"])
+        left = cert.not_valid_after_utc - datetime.datetime.now(datetime.UTC)
+        assert left > datetime.timedelta(days=300)
+        names = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+        assert f"{svc}.{ns}.svc" in names.get_values_for_type(x509.DNSName)
+        # what it serves is that certificate, trusted through the caBundle under the
+        # Service's name (as the apiserver checks it)
+        ctx = ssl.create_default_context(cadata=ca.decode())
+        conn = http.client.HTTPSConnection("127.0.0.1", port, context=ctx, timeout=10)
+        conn.sock = ctx.wrap_socket(
+            __import__("socket").create_connection(("127.0.0.1", port), timeout=10),
+            server_hostname=f"{svc}.{ns}.svc",
+        )
+        doc = program(stack, "chart-mode", {"ro_u16": 70000})
+        review = {"request": {"uid": "1", "operation": "CREATE", "object": doc}}
+        conn.request("POST", "/validate-bpfprogram", json.dumps(review))
+        answer = json.loads(conn.getresponse().read())["response"]
+        assert answer["allowed"] is False and "70000 is out of range" in answer["status"]["message"]
+        conn.close()
+    finally:
+        proc.terminate()
+        proc.wait(30)
+    # the chart's configuration is the chart's: a stopping operator leaves it alone
+    assert kubectl("get", "validatingwebhookconfiguration", name, check=False).returncode == 0
