@@ -5,11 +5,14 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
 
 import yaml
+
+import bpfglobals
 
 from tests.support.imports import modules_for
 
@@ -95,7 +98,13 @@ def test_elf_option_checks_every_document_against_one_object(bpf_object, tmp_pat
         tmp_path / "cm.yaml",
         doc("cm", {"configMap": {"namespace": "d", "name": "n", "key": "k"}}, {"ro_u8": 256}),
     )
-    r = run("-f", f, "--elf", str(elf), "-o", "json")
+    r = subprocess.run(  # --elf relative to the working directory, not to the file
+        [CLI, "validate", "-f", f, "--elf", elf.name, "-o", "json"],
+        capture_output=True,
+        text=True,
+        cwd=elf.parent,
+        env={**os.environ, "PYTHONPATH": str(Path(bpfglobals.__file__).parents[1])},
+    )
     assert r.returncode == 2
     out = json.loads(r.stdout)
     assert out["checked"] == 1

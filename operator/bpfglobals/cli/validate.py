@@ -52,9 +52,12 @@ def _source(src: ElfSource, elf: str | None) -> ElfSource:
     """`--elf PATH` in place of the document's own source (its digest still checked)."""
     if elf is None:
         return src
+    import os
+
     from bpfglobals.node.manifest import ElfSource
 
-    return ElfSource(path=elf, sha256=src.sha256)
+    # relative to where the command runs (a document's own path is relative to its file)
+    return ElfSource(path=os.path.abspath(elf), sha256=src.sha256)
 
 
 def _sources(fetch: bool) -> ElfSources:
