@@ -13,7 +13,6 @@ from pathlib import Path
 import yaml
 
 import bpfglobals
-
 from tests.support.imports import modules_for
 
 CLI = str(Path(sys.executable).parent / "bpfglobals")
