@@ -20,11 +20,9 @@ import base64
 import hashlib
 import http.client
 import json
-import shutil
 import ssl
 import statistics
 import sys
-import tempfile
 import time
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -32,11 +30,9 @@ from urllib.parse import urlsplit
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from tests.support.kubectl import kubectl_for  # noqa: E402
 from tests.support.progs import compile_bpf  # noqa: E402
-from tests.support.stack import Stack, wait_for  # noqa: E402
+from tests.support.stack import Stack, throwaway_stack, wait_for  # noqa: E402
 
-from bpfglobals.devcluster import DevCluster  # noqa: E402
 from bpfglobals.k8s.webhook_config import LOCAL_NAME  # noqa: E402
 
 
@@ -96,9 +92,10 @@ def direct(webhook: dict, doc: dict, n: int) -> list[float]:
     return out
 
 
-def patches(custom, n: int, start: int) -> list[float]:
+def patches(custom, n: int, start: int, pace: float) -> list[float]:
     out = []
     for i in range(n):
+        time.sleep(pace)
         body = {"spec": {"globals": {"ro_u16": start + i}}}
         t = time.perf_counter()
         custom.patch_cluster_custom_object(
@@ -121,66 +118,61 @@ def kubectl_applies(kubectl, tag: str, sha: str, n: int, start: int) -> list[flo
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--applies", type=int, default=100)
+    ap.add_argument("--pace", type=float, default=0.0, help="seconds between applies")
     args = ap.parse_args()
-    n = args.applies
-    tmp = Path(tempfile.mkdtemp(prefix="bpfg-webhook-"))
-    cluster = DevCluster(str(tmp / "cluster"))
-    info = cluster.up()
-    kubectl = kubectl_for(info)
-    stack = Stack(info, kubectl, tmp)
-    try:
-        stack.start_operator()
-        elf = compile_bpf(ROOT / "tests" / "progs" / "globals.bpf.c", tmp)
-        sha = hashlib.sha256(elf.read_bytes()).hexdigest()
-        kubectl("create", "configmap", f"bench-{stack.tag}", f"--from-file=g.bpf.o={elf}")
+    with throwaway_stack("bpfg-webhook-") as stack:
+        run(stack, args.applies, args.pace)
 
-        def registered():
-            r = kubectl(
-                "get", "validatingwebhookconfiguration", LOCAL_NAME, "-o", "json", check=False
-            )
-            return json.loads(r.stdout)["webhooks"][0] if r.returncode == 0 else None
 
-        webhook = wait_for("the webhook registered", registered)
-        doc = program(stack.tag, sha, 1)
-        kubectl("apply", "-f", "-", input=json.dumps(doc))  # the first fetch: cold
-        bad = json.dumps(program(stack.tag, sha, 70000))
-        refused = kubectl("apply", "-f", "-", input=bad, check=False)
-        assert refused.returncode != 0 and "out of range" in refused.stderr, refused
+def run(stack: Stack, n: int, pace: float) -> None:
+    kubectl = stack.kubectl
+    stack.start_operator()
+    elf = compile_bpf(ROOT / "tests" / "progs" / "globals.bpf.c", stack.tmp)
+    sha = hashlib.sha256(elf.read_bytes()).hexdigest()
+    kubectl("create", "configmap", f"bench-{stack.tag}", f"--from-file=g.bpf.o={elf}")
 
-        from kubernetes import client, config
+    def registered():
+        r = kubectl("get", "validatingwebhookconfiguration", LOCAL_NAME, "-o", "json", check=False)
+        return json.loads(r.stdout)["webhooks"][0] if r.returncode == 0 else None
 
-        config.load_kube_config(config_file=info.kubeconfig)
-        custom = client.CustomObjectsApi()
-        stored = custom.get_cluster_custom_object(
-            "bpfglobals.io", "v1alpha1", "bpfprograms", "bench-webhook"
-        )
-        print(f"{n} sequential applies each, warm (object cached by digest); this machine: "
-              "2 vCPUs shared with other jobs")  # fmt: skip
-        direct(webhook, stored, 5)  # warm-up
-        report("webhook alone (AdmissionReview over TLS, keep-alive)", direct(webhook, stored, n))
-        patches(custom, 5, 2000)
-        with_hook = patches(custom, n, 3000)
-        report("apply through the apiserver, webhook registered", with_hook)
-        kubectl("delete", "validatingwebhookconfiguration", LOCAL_NAME)
-        time.sleep(2)  # the apiserver's webhook informer
-        without = patches(custom, n, 4000)
-        report("apply through the apiserver, no webhook", without)
-        print(
-            f"{'webhook cost per apply (difference of medians)':58s} "
-            f"{(statistics.median(with_hook) - statistics.median(without)) * 1000:7.2f} ms"
-        )
-        stack.stop("operator")
-        stack.start_operator()  # registers again
-        wait_for("the webhook registered", registered)
-        kubectl_applies(kubectl, stack.tag, sha, 3, 5000)
-        report(
-            "`kubectl apply` process, webhook registered",
-            kubectl_applies(kubectl, stack.tag, sha, n, 6000),
-        )
-    finally:
-        stack.close()
-        cluster.down()
-        shutil.rmtree(tmp, ignore_errors=True)
+    webhook = wait_for("the webhook registered", registered)
+    kubectl("apply", "-f", "-", input=json.dumps(program(stack.tag, sha, 1)))  # cold fetch
+    bad = json.dumps(program(stack.tag, sha, 70000))
+    refused = kubectl("apply", "-f", "-", input=bad, check=False)
+    assert refused.returncode != 0 and "out of range" in refused.stderr, refused
+
+    from kubernetes import client, config
+
+    config.load_kube_config(config_file=stack.cp.kubeconfig)
+    custom = client.CustomObjectsApi()
+    stored = custom.get_cluster_custom_object(
+        "bpfglobals.io", "v1alpha1", "bpfprograms", "bench-webhook"
+    )
+    print(
+        f"{n} sequential applies each, {pace:g} s apart, warm (object cached by digest); "
+        "this machine: 2 vCPUs shared with other jobs"
+    )
+    direct(webhook, stored, 5)  # warm-up
+    report("webhook alone (AdmissionReview over TLS, keep-alive)", direct(webhook, stored, n))
+    patches(custom, 5, 2000, pace)
+    with_hook = patches(custom, n, 3000, pace)
+    report("apply through the apiserver, webhook registered", with_hook)
+    kubectl("delete", "validatingwebhookconfiguration", LOCAL_NAME)
+    time.sleep(2)  # the apiserver's webhook informer
+    without = patches(custom, n, 4000, pace)
+    report("apply through the apiserver, no webhook", without)
+    print(
+        f"{'webhook cost per apply (difference of medians)':58s} "
+        f"{(statistics.median(with_hook) - statistics.median(without)) * 1000:7.2f} ms"
+    )
+    stack.stop("operator")
+    stack.start_operator()  # registers again
+    wait_for("the webhook registered", registered)
+    kubectl_applies(kubectl, stack.tag, sha, 3, 5000)
+    report(
+        "`kubectl apply` process, webhook registered",
+        kubectl_applies(kubectl, stack.tag, sha, n, 6000),
+    )
 
 
 if __name__ == "__main__":

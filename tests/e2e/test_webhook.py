@@ -14,6 +14,7 @@ import pytest
 
 from bpfglobals.k8s.resources import node_object_name
 from bpfglobals.k8s.webhook_config import LOCAL_NAME
+from tests.e2e.test_operator import cluster_program
 from tests.support.bpftool import section_vars
 from tests.support.stack import Stack, wait_for
 
@@ -59,28 +60,13 @@ def webhook_url(kubectl) -> str | None:
 
 
 def program(stack: Stack, name: str, globals_: dict, **spec) -> dict:
-    return {
-        "apiVersion": "bpfglobals.io/v1alpha1",
-        "kind": "BpfProgram",
-        "metadata": {"name": name},
-        "spec": {
-            "elf": {
-                "configMap": {
-                    "namespace": "default",
-                    "name": f"globals-{stack.tag}",
-                    "key": "globals.bpf.o",
-                },
-                "sha256": stack.elf_sha,
-            },
-            "programs": [
-                {"name": "config_ret", "attach": {"xdp": {"interface": "bpfg0", "mode": "generic"}}}
-            ],
-            "globals": globals_,
-            "nodeSelector": {"bpfglobals.io/e2e": stack.tag},
-            "rollout": {"maxUnavailable": 1},
-            **spec,
-        },
-    }
+    """A BpfProgram of tests/progs/globals.bpf.c (from a ConfigMap) on this stack's nodes."""
+    xdp = {"xdp": {"interface": "bpfg0", "mode": "generic"}}
+    doc = cluster_program(
+        stack, name, "globals", stack.elf_sha, [{"name": "config_ret", "attach": xdp}], globals_
+    )
+    doc["spec"].update(spec)
+    return doc
 
 
 def apply(stack: Stack, doc: dict, *flags: str):

@@ -23,7 +23,7 @@ def _webhook_options(args: argparse.Namespace) -> object | None:
         service=args.webhook_service,
         secret=args.webhook_secret,
         cert_dir=args.webhook_cert_dir,
-        failure_policy=args.webhook_failure_policy,
+        failure_policy=args.webhook_failure_policy or "Fail",
         timeout_seconds=args.webhook_timeout,
         fetch_deadline=args.webhook_fetch_deadline,
     )
@@ -60,17 +60,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     w.add_argument("--webhook-service", help="NAMESPACE/NAME of the chart's webhook Service")
     w.add_argument("--webhook-secret", help="NAMESPACE/NAME: keep an issued certificate there")
     w.add_argument("--webhook-cert-dir", help="tls.crt and tls.key mounted (cert-manager)")
-    w.add_argument(
-        "--webhook-failure-policy",
-        choices=["Fail", "Ignore"],
-        default="Fail",
-        help="of the self-registered configuration (default Fail)",
-    )
+    policy = "failurePolicy of the self-registered configuration (Fail, Ignore)"
+    w.add_argument("--webhook-failure-policy", choices=("Fail", "Ignore"), help=policy)
     w.add_argument("--webhook-timeout", type=int, default=10, help="timeoutSeconds (1-30)")
-    w.add_argument(
-        "--webhook-fetch-deadline",
-        type=float,
-        default=3.0,
-        help="seconds to fetch an object before allowing with a warning (default 3)",
-    )
+    deadline = "seconds to fetch an object before allowing the change with a warning"
+    w.add_argument("--webhook-fetch-deadline", type=float, default=3.0, help=deadline)
     p.set_defaults(func=run)
