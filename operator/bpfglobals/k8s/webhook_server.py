@@ -10,7 +10,6 @@ import json
 import logging
 import os
 import ssl
-import tempfile
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -24,6 +23,14 @@ from bpfglobals.k8s.webhook_tls import ServingCert
 log = logging.getLogger("bpfglobals.webhook")
 MAX_BODY = 8 << 20
 LATENCY = Histogram("bpfglobals_webhook_seconds", "Time to decide one AdmissionReview", ["allowed"])
+
+
+def _memory_file(data: bytes) -> int:
+    fd = os.memfd_create("bpfglobals-webhook-tls", os.MFD_CLOEXEC)
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view) :]
+    return fd
 
 
 class WebhookServer:
@@ -45,14 +52,14 @@ class WebhookServer:
         self._thread: threading.Thread | None = None
 
     def use(self, cert: ServingCert) -> None:
-        """Serve `cert` from now on (ssl loads a chain from files only: a private temp dir)."""
-        with tempfile.TemporaryDirectory(prefix="bpfglobals-webhook-") as d:
-            crt, key = os.path.join(d, "tls.crt"), os.path.join(d, "tls.key")
-            with open(crt, "wb") as f:
-                f.write(cert.cert_pem)
-            with open(os.open(key, os.O_WRONLY | os.O_CREAT, 0o600), "wb") as f:
-                f.write(cert.key_pem)
-            self.context.load_cert_chain(crt, key)
+        """Serve `cert` from now on. ssl loads a chain from files only: memory files, since
+        the operator's container has a read-only root and nothing should hold the key on disk."""
+        crt, key = _memory_file(cert.cert_pem), _memory_file(cert.key_pem)
+        try:
+            self.context.load_cert_chain(f"/proc/self/fd/{crt}", f"/proc/self/fd/{key}")
+        finally:
+            os.close(crt)
+            os.close(key)
 
     def start(self) -> None:
         self._thread = threading.Thread(
