@@ -289,6 +289,43 @@ def test_per_node_mistakes_are_refused_at_apply(stack) -> None:
     assert not stored(stack, "pernode-bad")
 
 
+def chart_objects(stack: Stack, kubectl, tag: str) -> tuple[str, str, str, str]:
+    """What the chart installs for the webhook: a namespace, an empty Secret, the
+    configuration (no caBundle) for a Service; removed when the stack closes."""
+    from bpfglobals.k8s.webhook_config import WebhookTarget, configuration
+
+    ns, svc, secret, name = f"{tag}-{stack.tag}", "wh", "wh-tls", f"bpfg-{tag}-{stack.tag}"
+    kubectl("create", "namespace", ns)
+    stack.on_close(lambda: kubectl("delete", "namespace", ns, "--wait=false", check=False))
+    kubectl("create", "secret", "generic", secret, "-n", ns)
+    # Ignore: the Service has no endpoints here; other tests' applies must not wait on it
+    target = WebhookTarget(service_namespace=ns, service_name=svc)
+    kubectl("apply", "-f", "-", input=json.dumps(configuration(name, target, None, "Ignore")))
+    stack.on_close(lambda: kubectl("delete", "validatingwebhookconfiguration", name, check=False))
+    return ns, svc, secret, name
+
+
+def put_secret(kubectl, ns: str, secret: str, cert) -> None:
+    import base64
+
+    data = {"ca.crt": cert.ca_pem, "tls.crt": cert.cert_pem, "tls.key": cert.key_pem}
+    patch = {"data": {k: base64.b64encode(v).decode() for k, v in data.items()}}
+    kubectl("patch", "secret", secret, "-n", ns, "--type=merge", "-p", json.dumps(patch))
+
+
+def served_certificate(port: int, ca: bytes, server_name: str) -> bytes:
+    """The certificate the webhook serves, verified against `ca` under `server_name`."""
+    import socket
+    import ssl
+
+    ctx = ssl.create_default_context(cadata=ca.decode())
+    with (
+        socket.create_connection(("127.0.0.1", port), timeout=10) as raw,
+        ctx.wrap_socket(raw, server_hostname=server_name) as tls,
+    ):
+        return ssl.DER_cert_to_PEM_cert(tls.getpeercert(binary_form=True)).encode()
+
+
 def test_chart_mode_issues_and_renews_its_certificate_and_writes_the_ca_bundle(
     stack, kubectl
 ) -> None:
@@ -304,26 +341,12 @@ def test_chart_mode_issues_and_renews_its_certificate_and_writes_the_ca_bundle(
     from cryptography import x509
 
     from bpfglobals.devcluster.cluster import free_port
-    from bpfglobals.k8s.webhook_config import WebhookTarget, configuration
     from bpfglobals.k8s.webhook_tls import issue
     from tests.support.stack import CLI
 
-    ns, svc, secret, name = f"wh-{stack.tag}", "wh", "wh-tls", f"bpfg-wh-{stack.tag}"
+    ns, svc, secret, name = chart_objects(stack, kubectl, "wh")
     due = issue([f"{svc}.{ns}.svc"], valid=datetime.timedelta(days=10))
-    kubectl("create", "namespace", ns)
-    stack.on_close(lambda: kubectl("delete", "namespace", ns, "--wait=false", check=False))
-    kubectl(
-        "create", "secret", "generic", secret, "-n", ns,
-        f"--from-literal=tls.crt={due.cert_pem.decode()}",
-        f"--from-literal=tls.key={due.key_pem.decode()}",
-        f"--from-literal=ca.crt={due.ca_pem.decode()}",
-    )  # fmt: skip
-    # Ignore: the Service has no endpoints here; other tests' applies must not wait on it
-    config = configuration(
-        name, WebhookTarget(service_namespace=ns, service_name=svc), None, "Ignore"
-    )
-    kubectl("apply", "-f", "-", input=json.dumps(config))
-    stack.on_close(lambda: kubectl("delete", "validatingwebhookconfiguration", name, check=False))
+    put_secret(kubectl, ns, secret, due)
     port = free_port()
     log = open(stack.tmp / "operator-chart-mode.log", "ab")  # noqa: SIM115 - the child owns it
     proc = subprocess.Popen(
@@ -353,6 +376,8 @@ def test_chart_mode_issues_and_renews_its_certificate_and_writes_the_ca_bundle(
         assert f"{svc}.{ns}.svc" in names.get_values_for_type(x509.DNSName)
         # what it serves is that certificate, trusted through the caBundle under the
         # Service's name (as the apiserver checks it)
+        served = served_certificate(port, ca, f"{svc}.{ns}.svc")
+        assert x509.load_pem_x509_certificate(served) == cert
         ctx = ssl.create_default_context(cadata=ca.decode())
         conn = http.client.HTTPSConnection("127.0.0.1", port, context=ctx, timeout=10)
         conn.sock = ctx.wrap_socket(
@@ -370,3 +395,49 @@ def test_chart_mode_issues_and_renews_its_certificate_and_writes_the_ca_bundle(
         proc.wait(30)
     # the chart's configuration is the chart's: a stopping operator leaves it alone
     assert kubectl("get", "validatingwebhookconfiguration", name, check=False).returncode == 0
+
+
+def test_a_running_operator_renews_a_due_certificate_and_trusts_both_cas_meanwhile(
+    stack, kubectl, control_plane
+) -> None:
+    """The periodic check of a running operator (chart mode), driven once by hand: the
+    certificate it serves (and keeps in the Secret) has become due; it issues a new one, stores
+    it, puts the new CA beside the old one in the caBundle, and serves the new one."""
+    import base64
+    import datetime
+
+    from cryptography import x509
+    from kubernetes import config
+
+    from bpfglobals.k8s.webhook import Webhook, WebhookOptions
+    from bpfglobals.k8s.webhook_tls import issue
+
+    ns, svc, secret, name = chart_objects(stack, kubectl, "rot")
+    config.load_kube_config(config_file=control_plane.kubeconfig)
+    opts = WebhookOptions(config_name=name, service=f"{ns}/{svc}", secret=f"{ns}/{secret}")
+    hook = Webhook(opts)
+    hook.start()
+    try:
+        first = hook.cert
+        assert not hook.check_certificate()  # a year left: nothing to do
+        due = issue(hook._hosts(), valid=datetime.timedelta(days=10))
+        put_secret(kubectl, ns, secret, due)  # as if eleven months had passed
+        hook.server.use(due)
+        hook.cert = due
+        assert hook.check_certificate()
+        new = hook.cert
+        assert new.cert_pem not in (due.cert_pem, first.cert_pem) and not new.due()
+        data = json.loads(kubectl("get", "secret", secret, "-n", ns, "-o", "json").stdout)
+        assert base64.b64decode(data["data"]["tls.crt"]) == new.cert_pem
+        bundle = json.loads(
+            kubectl("get", "validatingwebhookconfiguration", name, "-o", "json").stdout
+        )["webhooks"][0]["clientConfig"]["caBundle"]
+        trusted = x509.load_pem_x509_certificates(base64.b64decode(bundle))
+        expected = [x509.load_pem_x509_certificate(c) for c in (new.ca_pem, due.ca_pem)]
+        assert trusted == expected
+        served = served_certificate(hook.server.port, new.ca_pem, f"{svc}.{ns}.svc")
+        assert x509.load_pem_x509_certificate(served) == x509.load_pem_x509_certificate(
+            new.cert_pem
+        )
+    finally:
+        hook.stop()

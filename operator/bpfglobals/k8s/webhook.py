@@ -153,17 +153,24 @@ class Webhook:
         interval = 60.0 if self.opts.cert_dir else CHECK_EVERY
         while not self.stopping.wait(interval):
             try:
-                new = self._read_cert_dir() if self.opts.cert_dir else None
-                if new is None and self.cert.due():
-                    old_ca = self.cert.ca_pem
-                    new = self._secret_cert()
-                    self._write_ca_bundle(new.ca_pem + old_ca)  # both trusted meanwhile
-                if new is not None and new.cert_pem != self.cert.cert_pem:
-                    self.server.use(new)
-                    self.cert = new
-                    log.info("serving a renewed webhook certificate")
+                self.check_certificate()
             except Exception as e:  # the current certificate stays; try again later
                 log.warning("webhook certificate check failed: %s", e)
+
+    def check_certificate(self) -> bool:
+        """Serve a renewed certificate if there is one (cert-manager's files changed), or
+        issue one when ours is due; True when it changed."""
+        new = self._read_cert_dir() if self.opts.cert_dir else None
+        if new is None and self.cert.due():
+            old_ca = self.cert.ca_pem
+            new = self._secret_cert()
+            self._write_ca_bundle(new.ca_pem + old_ca)  # both trusted meanwhile
+        if new is None or new.cert_pem == self.cert.cert_pem:
+            return False
+        self.server.use(new)
+        self.cert = new
+        log.info("serving a renewed webhook certificate")
+        return True
 
     # -- registration ---------------------------------------------------------------------------
 
