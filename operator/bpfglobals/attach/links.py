@@ -74,8 +74,7 @@ def unpin_link(path: str) -> None:
         if e.errno != 2:  # ENOENT: already gone
             raise
         return
-    with fd:
-        with contextlib.suppress(KernelError):  # EOPNOTSUPP: a link type without detach
-            link_detach(fd)
+    with fd, contextlib.suppress(KernelError):  # EOPNOTSUPP: a link type without detach
+        link_detach(fd)
     with contextlib.suppress(FileNotFoundError):
         os.unlink(path)
