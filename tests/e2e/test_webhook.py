@@ -441,3 +441,27 @@ def test_a_running_operator_renews_a_due_certificate_and_trusts_both_cas_meanwhi
         )
     finally:
         hook.stop()
+
+
+def test_validate_fetch_reads_the_configmap_through_the_kubeconfig(stack, tmp_path) -> None:
+    """`bpfglobals validate --fetch`: a ConfigMap source read from the cluster, offline
+    otherwise (no webhook, no apply): the same messages as the webhook."""
+    import subprocess
+
+    import yaml
+
+    from tests.support.stack import CLI
+
+    bad = program(stack, "validate-fetch", {"ro_u16": 70000})
+    good = program(stack, "validate-fetch-ok", {"ro_u16": 7})
+    f = tmp_path / "gitops.yaml"
+    f.write_text(yaml.safe_dump_all([good, bad]))
+    r = subprocess.run(
+        [CLI, "validate", "-f", str(f), "--fetch"], capture_output=True, text=True, env=stack.env()
+    )
+    assert r.returncode == 2, r.stdout + r.stderr
+    assert r.stdout.splitlines() == [
+        f"{f}:1: bpfprogram/validate-fetch: spec.globals: variable 'ro_u16' (const volatile "
+        "__u16 in .rodata): 70000 is out of range for 16-bit unsigned integer [0, 65535]"
+    ]
+    assert not stored(stack, "validate-fetch")

@@ -128,3 +128,42 @@ def test_validate_of_a_local_file_imports_no_cluster_code(bpf_object, tmp_path) 
     assert "bpfglobals.node.check" in mods  # it did check
     for name in ("kubernetes", "kopf", "bpfglobals.k8s", "bpfglobals.node.reconcile"):
         assert name not in mods, name
+
+
+def test_fetch_reads_url_sources_and_checks_their_digest(bpf_object, tmp_path) -> None:
+    import http.server
+    import threading
+
+    elf = bpf_object("globals")
+    sha = hashlib.sha256(elf.read_bytes()).hexdigest()
+
+    class Serve(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            body = elf.read_bytes()
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Serve)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        url = f"http://127.0.0.1:{server.server_address[1]}/globals.bpf.o"
+        f = write(
+            tmp_path / "url.yaml",
+            doc("good", {"url": url, "sha256": sha}, {"ro_u16": 1}),
+            doc("bad", {"url": url, "sha256": sha}, {"ro_mode": "MODE_NONE"}),
+            doc("digest", {"url": url, "sha256": "1" * 64}, {}),
+        )
+        r = run("-f", f, "--fetch")
+        assert r.returncode == 2
+        lines = r.stdout.splitlines()
+        assert len(lines) == 2, r.stdout
+        assert lines[0].startswith(f"{f}:1: bpfprogram/bad: spec.globals: variable 'ro_mode'")
+        assert lines[1].startswith(f"{f}:2: bpfprogram/digest: spec.elf.sha256 mismatch")
+    finally:
+        server.shutdown()
+        server.server_close()
