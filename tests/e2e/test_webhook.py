@@ -465,3 +465,14 @@ def test_validate_fetch_reads_the_configmap_through_the_kubeconfig(stack, tmp_pa
         "__u16 in .rodata): 70000 is out of range for 16-bit unsigned integer [0, 65535]"
     ]
     assert not stored(stack, "validate-fetch")
+
+
+def test_a_clean_stop_removes_the_local_registration(stack, kubectl) -> None:
+    """SIGTERM (as `make demo` and kubelet stop it): the operator removes the configuration
+    it registered, so an apiserver left behind does not refuse BpfPrograms; it registers again
+    when it starts."""
+    assert webhook_url(kubectl) is not None
+    stack.stop("operator")
+    assert webhook_url(kubectl) is None
+    stack.start_operator()
+    wait_for("registered again", lambda: webhook_url(kubectl))
