@@ -127,6 +127,12 @@ kubectl wait --for=condition=Ready bpfprogram/xdp-drop --timeout=60s
 kubectl get bpfprograms
 kubectl get bpfprogram xdp-drop -o jsonpath='{range .status.nodes[*].programs[*]}program {.name} id {.id} links {.links[*].id}{"\n"}{end}'
 
+step "a bad value is refused at kubectl apply: the operator's admission webhook reads the object's BTF"
+sed "s/drop_port: 8080/drop_port: 70000/" "$OUT/xdp_drop-cluster.yaml" > "$OUT/xdp_drop-bad.yaml"
+if kubectl apply -f "$OUT/xdp_drop-bad.yaml"; then echo "unexpected: the bad value was accepted" >&2; exit 1; fi
+echo "the same check offline, for CI (bpfglobals validate):"
+$BG validate -f "$OUT/xdp_drop-bad.yaml" --elf "$OUT/xdp_drop.bpf.o" || [ $? -eq 2 ]
+
 step "kubectl delete: the agent detaches and unpins before the object goes"
 kubectl delete bpfprogram xdp-drop --timeout=60s
 bpftool net show dev "$DEV"

@@ -145,6 +145,10 @@ OPERATOR_MAY = [
     ("get", "configmaps", "-n", "default"),
     ("create", "events", "-n", "default"),
     ("watch", "customresourcedefinitions.apiextensions.k8s.io"),
+    # the webhook: its one Secret (serving certificate) and its one configuration (caBundle)
+    ("get", f"secrets/{RELEASE}-webhook-tls", "-n", NS),
+    ("update", f"secrets/{RELEASE}-webhook-tls", "-n", NS),
+    ("patch", f"validatingwebhookconfigurations.admissionregistration.k8s.io/{RELEASE}-bpfglobals"),
 ]
 OPERATOR_MAY_NOT = [
     ("delete", "bpfprograms.bpfglobals.io"),
@@ -155,6 +159,9 @@ OPERATOR_MAY_NOT = [
     ("patch", "bpfprogramnodes.bpfglobals.io", "--subresource=status"),
     ("create", "clusterroles.rbac.authorization.k8s.io"),
     ("patch", "customresourcedefinitions.apiextensions.k8s.io"),
+    ("get", "secrets/other", "-n", NS),
+    ("patch", "validatingwebhookconfigurations.admissionregistration.k8s.io/other"),
+    ("create", "validatingwebhookconfigurations.admissionregistration.k8s.io"),
 ]
 
 
@@ -304,3 +311,57 @@ def test_signature_policy_reads_secrets_in_one_namespace_only(helm, kubectl) -> 
         kubectl("delete", "-f", "-", "--ignore-not-found", check=False,
                 input="\n---\n".join(json.dumps(d) for d in rbac))  # fmt: skip
         kubectl("delete", "namespace", ns, "--wait=false", check=False)
+
+
+def test_the_webhook_intercepts_only_bpfprograms_without_side_effects(rendered) -> None:
+    [config] = by_kind(rendered, "ValidatingWebhookConfiguration")
+    [hook] = config["webhooks"]
+    assert hook["rules"] == [
+        {
+            "apiGroups": ["bpfglobals.io"],
+            "apiVersions": ["*"],
+            "operations": ["CREATE", "UPDATE"],
+            "resources": ["bpfprograms"],
+            "scope": "Cluster",
+        }
+    ]
+    assert (hook["sideEffects"], hook["failurePolicy"], hook["timeoutSeconds"]) == (
+        "None",
+        "Fail",
+        10,
+    )
+    service = hook["clientConfig"]["service"]
+    assert service == {
+        "namespace": NS,
+        "name": f"{RELEASE}-webhook",
+        "path": "/validate-bpfprogram",
+        "port": 443,
+    }
+    [svc] = [s for s in by_kind(rendered, "Service") if s["metadata"]["name"] == service["name"]]
+    assert svc["spec"]["selector"]["app.kubernetes.io/component"] == "operator"
+    [operator] = [d for d in by_kind(rendered, "Deployment")]
+    args = operator["spec"]["template"]["spec"]["containers"][0]["args"]
+    assert f"--webhook-config={RELEASE}-bpfglobals" in args
+    assert f"--webhook-secret={NS}/{RELEASE}-webhook-tls" in args
+
+
+def test_cert_manager_mode_mounts_its_certificate(helm) -> None:
+    out = subprocess.run(
+        [helm, "template", RELEASE, str(CHART), "-n", NS, "--kube-version", "1.35.4",
+         "--set", "webhook.certManager.enabled=true"],
+        capture_output=True, text=True, check=True,
+    ).stdout  # fmt: skip
+    docs = [d for d in yaml.safe_load_all(out) if d]
+    [config] = by_kind(docs, "ValidatingWebhookConfiguration")
+    annotation = config["metadata"]["annotations"]["cert-manager.io/inject-ca-from"]
+    assert annotation == f"{NS}/{RELEASE}-webhook-tls"
+    [cert] = by_kind(docs, "Certificate")
+    assert cert["spec"]["secretName"] == f"{RELEASE}-webhook-tls"
+    assert f"{RELEASE}-webhook.{NS}.svc" in cert["spec"]["dnsNames"]
+    assert not by_kind(docs, "Secret")  # cert-manager writes it, the operator does not
+    [operator] = by_kind(docs, "Deployment")
+    pod = operator["spec"]["template"]["spec"]
+    assert "--webhook-cert-dir=/run/bpfglobals/webhook-tls" in pod["containers"][0]["args"]
+    assert pod["volumes"] == [
+        {"name": "webhook-tls", "secret": {"secretName": cert["spec"]["secretName"]}}
+    ]

@@ -339,6 +339,16 @@ def test_cluster_example_drops_the_port_on_a_veth_of_the_node(k, program, veth) 
         assert wait_for("datagrams on another port", passed.drain, 10) == 50
     finally:
         passed.sock.close()
+    # the chart's admission webhook (the operator pod, through its Service, with the
+    # certificate the operator issued) refuses a bad value at apply; nothing is stored
+    bad = json.loads(json.dumps(program["doc"]))
+    bad["spec"]["globals"]["drop_port"] = 70000
+    r = k("apply", "-f", "-", input=json.dumps(bad), check=False)
+    assert r.returncode != 0
+    assert 'admission webhook "bpfprograms.bpfglobals.io" denied the request' in r.stderr
+    assert "variable 'drop_port' (const volatile __u16 in .rodata): 70000" in r.stderr
+    stored = json.loads(k("get", "bpfprogram", "xdp-drop", "-o", "json").stdout)
+    assert stored["spec"]["globals"]["drop_port"] == PORT
 
 
 def wait_connected(k: Kubectl, pod: dict, objects: int) -> None:

@@ -67,6 +67,13 @@ optional = st.fixed_dictionaries(
         "rollout": st.sampled_from([{}, {"maxUnavailable": 2}, {"maxUnavailable": "25%"}]),
         "resetBss": st.booleans(),
         "btf": st.sampled_from([{"path": "/var/lib/btf/vmlinux.btf"}, {"path": "/x.o"}]),
+        "nodeOverrides": st.sampled_from(
+            [
+                [],
+                [{"nodeSelector": {"pool": "a"}}],
+                [{"nodeSelector": {}, "globals": {"drop_port": 1}}, {"nodeSelector": {"z": "b"}}],
+            ]
+        ),
     },
 )
 valid = st.builds(
@@ -146,6 +153,17 @@ mistakes: list[tuple[tuple[object, ...], object]] = (
     + [(("spec", "btf"), v) for v in ({}, {"path": ""}, {"path": "rel.btf"}, "x", {"file": "/x"})]
     + [
         (("spec", "programs", 1), {"name": "f", "attach": {"tracing": {}}}),  # maybe a duplicate
+    ]
+    + [
+        (("spec", "nodeOverrides"), v)
+        for v in (
+            "pool-a",
+            [{"globals": {"a": 1}}],
+            [{"nodeSelector": {"pool": 1}}],
+            [{"nodeSelector": {}, "selector": {}}],
+            [{"nodeSelector": {}, "globals": [1]}],
+            ["x"],
+        )
     ]
 )
 

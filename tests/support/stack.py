@@ -3,13 +3,16 @@ bpffs root and network namespace): shared by the e2e tests and bench/scale.py.""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import shutil
 import subprocess
 import sys
+import tempfile
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from tests.support.netns import node_pair
@@ -132,6 +135,7 @@ class Stack:
         wait_for("agents connected", connected, timeout)
 
     def start_operator(self, *extra: str) -> None:
+        """`extra`: more `bpfglobals operator` flags (e.g. --no-webhook)."""
         log = open(self.tmp / "operator.log", "ab")  # noqa: SIM115 - the child owns it
         self.procs["operator"] = subprocess.Popen(
             [
@@ -169,3 +173,21 @@ class Stack:
 
     def logs(self) -> str:
         return "\n".join(f"--- {f.name}\n{f.read_text()[-3000:]}" for f in self.tmp.glob("*.log"))
+
+
+@contextlib.contextmanager
+def throwaway_stack(prefix: str) -> Iterator[Stack]:
+    """A Stack on a control plane of its own in a temp dir, all removed on exit (benchmarks)."""
+    from bpfglobals.devcluster import DevCluster
+    from tests.support.kubectl import kubectl_for
+
+    tmp = Path(tempfile.mkdtemp(prefix=prefix))
+    cluster = DevCluster(str(tmp / "cluster"))
+    info = cluster.up()
+    stack = Stack(info, kubectl_for(info), tmp)
+    try:
+        yield stack
+    finally:
+        stack.close()
+        cluster.down()
+        shutil.rmtree(tmp, ignore_errors=True)

@@ -28,9 +28,9 @@ def test_deleting_a_program_forgets_everything_kept_about_it(bpf_object) -> None
     bad = controller._validate(
         "web", 2, spec_for(elf, {"drop_prot": 1}), lambda *e: events.append(e)
     )
-    assert good.manifest is not None and good.problem is None
+    assert good.manifest is not None and good.invalid is None
     assert good.elf_sha == hashlib.sha256(elf.read_bytes()).hexdigest()
-    assert bad.manifest is not None and "no global variable 'drop_prot'" in (bad.problem or "")
+    assert bad.manifest is not None and "no global variable 'drop_prot'" in (bad.invalid or "")
     assert bad.reason == "InvalidSpec" and events and events[-1][0] == "InvalidSpec"
     state.starting("web")
     state.starting("db")

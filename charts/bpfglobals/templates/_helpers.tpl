@@ -17,3 +17,6 @@ helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version }}
 - {name: KUBERNETES_SERVICE_PORT, value: {{ $.Values.apiServer.port | quote }}}
 {{- end }}
 {{- end -}}
+{{- define "bpfglobals.webhookName" -}}{{ .Release.Name }}-bpfglobals{{- end -}}
+{{- define "bpfglobals.webhookService" -}}{{ .Release.Name }}-webhook{{- end -}}
+{{- define "bpfglobals.webhookSecret" -}}{{ .Release.Name }}-webhook-tls{{- end -}}

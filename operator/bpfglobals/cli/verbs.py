@@ -17,6 +17,7 @@ VERBS: dict[str, tuple[str, str]] = {
     "get": ("apply", "show applied BpfPrograms: program, map and link IDs"),
     "delete": ("apply", "detach and unpin an applied BpfProgram"),
     "push": ("push", "publish an object to an OCI registry (prints REF@sha256:...)"),
+    "validate": ("validate", "check BpfProgram manifests against their objects (CI)"),
     "dev-cluster": ("devcluster", "a local control plane on loopback (--node: a kubelet)"),
     "operator": ("operator", "run the BpfProgram operator (kopf) in the foreground"),
     "agent": ("agent", "run the node agent in the foreground"),

@@ -155,6 +155,9 @@ class DevCluster:
                     "--authorization-mode=RBAC",
                     # pods (with a node) get their service account tokens mounted
                     *([] if node else ["--disable-admission-plugins=ServiceAccount"]),
+                    # no kube-proxy here: the apiserver calls webhook Services (the chart's
+                    # admission webhook) at their endpoints' pod IPs, not the ClusterIP
+                    *(["--enable-aggregator-routing=true"] if node else []),
                     "--service-cluster-ip-range=10.0.0.0/24",
                     "--allow-privileged=true",
                     "--enable-priority-and-fairness=false",
@@ -398,6 +401,9 @@ NODE_CONTROLLERS = (
     "pod-garbage-collector-controller",
     "root-ca-certificate-publisher-controller",
     "serviceaccount-controller",
+    # the webhook Service's endpoints (slices), for the apiserver to call (see above)
+    "endpoints-controller",
+    "endpointslice-controller",
 )
 
 

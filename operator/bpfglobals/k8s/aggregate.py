@@ -43,29 +43,38 @@ def aggregate(
     invalid: str | None,
     now: str,
     invalid_reason: str = "InvalidSpec",
+    per_node_values: Mapping[str, tuple[str, Mapping[str, Any]]] | None = None,
+    unresolved: Mapping[str, str] | None = None,
 ) -> dict[str, Any]:
     """`nodes`: node name -> its BpfProgramNode (spec and status) for selected nodes.
-    `invalid_reason`: the Degraded reason of `invalid` (SignatureInvalid for signatures)."""
+    `invalid_reason`: the Degraded reason of `invalid` (SignatureInvalid for signatures).
+    With per-node values, `per_node_values`: node -> (its config hash, its resolved globals),
+    and `unresolved`: node -> why its values could not be resolved (that node Failed)."""
     ready, failed, per_node = [], [], []
     for name in sorted(selected):
         obj = nodes.get(name) or {}
         st = obj.get("status") or {}
         spec_hash = (obj.get("spec") or {}).get("configHash")
-        current = spec_hash == desired and st.get("configHash") == desired
-        if current and st.get("phase") == "Ready":
+        want, values = (per_node_values or {}).get(name, (desired, None))
+        current = spec_hash == want and st.get("configHash") == want
+        why = (unresolved or {}).get(name)
+        if why is not None:
+            failed.append((name, why))
+        elif current and st.get("phase") == "Ready":
             ready.append(name)
-        elif spec_hash == desired and st.get("phase") == "Failed":
+        elif spec_hash == want and st.get("phase") == "Failed":
             failed.append((name, st.get("message", "")))
-        per_node.append(
-            {
-                "nodeName": name,
-                "phase": st.get("phase", "Pending"),
-                "configHash": st.get("configHash"),
-                "programs": st.get("programs", []),
-                "maps": st.get("maps", {}),
-                "message": st.get("message", ""),
-            }
-        )
+        entry = {
+            "nodeName": name,
+            "phase": "Failed" if why is not None else st.get("phase", "Pending"),
+            "configHash": st.get("configHash"),
+            "programs": st.get("programs", []),
+            "maps": st.get("maps", {}),
+            "message": why if why is not None else st.get("message", ""),
+        }
+        if values is not None:  # what this node's values resolved to
+            entry["globals"] = dict(values)
+        per_node.append(entry)
     total = len(selected)
     prev = list(previous.get("conditions") or [])
     if invalid:

@@ -12,9 +12,10 @@ import logging
 import threading
 from collections import defaultdict
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
+from bpfglobals.elf.model import ObjectSpec
 from bpfglobals.errors import BpfGlobalsError
 from bpfglobals.k8s.aggregate import aggregate, same_status
 from bpfglobals.k8s.client import TIMEOUT, Api, is_not_found
@@ -31,6 +32,7 @@ from bpfglobals.k8s.resources import (
 )
 from bpfglobals.k8s.rollout import NodeState, plan_rollout
 from bpfglobals.k8s.validate import validate
+from bpfglobals.node.check import address_families
 from bpfglobals.node.elf_source import ElfSources, SignatureInvalid
 from bpfglobals.node.manifest import (
     NODE_SPEC_FIELDS,
@@ -38,12 +40,29 @@ from bpfglobals.node.manifest import (
     config_hash,
     parse_spec,
 )
+from bpfglobals.node.per_node import NodeFacts, Resolved, resolve_for_node
+from bpfglobals.values import configure
 
 log = logging.getLogger("bpfglobals.operator")
 EventFn = Callable[[str, str], None]  # (reason, message) -> posts a Warning Event
 
 
 NodeLabels = Mapping[str, Mapping[str, str]]  # node name -> its labels
+Nodes = Mapping[str, NodeFacts]  # node name -> what selection and per-node values read
+
+
+def node_facts(node: Any) -> NodeFacts:
+    """The facts of a Node (a client model or a kopf body, as a mapping)."""
+    if not isinstance(node, Mapping):  # the client's model: its keys are one word each here
+        node = node.to_dict()
+    meta, status = node.get("metadata") or {}, node.get("status") or {}
+    addresses = [(a.get("type"), a.get("address")) for a in status.get("addresses") or []]
+    return NodeFacts(
+        meta.get("name", ""),
+        dict(meta.get("labels") or {}),
+        dict(meta.get("annotations") or {}),
+        tuple((str(t), str(a)) for t, a in addresses),
+    )
 
 
 def select_nodes(selector: Mapping[str, str], nodes: NodeLabels) -> list[str]:
@@ -57,13 +76,16 @@ def now() -> str:
     return datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-@dataclass(frozen=True)
+@dataclass
 class Validated:
-    """What one generation's check found."""
+    """One generation of a BpfProgram, checked against its object."""
 
     manifest: BpfProgramManifest | None  # None: the spec does not parse
-    problem: str | None = None  # why it cannot run (None: it can)
-    reason: str = "InvalidSpec"  # the Degraded reason and Event reason of `problem`
+    invalid: str | None  # why it cannot run, or None
+    families: Mapping[str, int | None] = field(default_factory=dict)  # see check.py
+    obj: ObjectSpec | None = None
+    checked: dict[str, str | None] = field(default_factory=dict)  # node hash -> problem
+    reason: str = "InvalidSpec"  # the Degraded reason and Event reason of `invalid`
     elf_sha: str = ""  # the object's digest (an image by digest resolves to it)
 
 
@@ -93,9 +115,9 @@ class ProgramController:
             return {k[0] for k in self._validated} | set(self._locks)
 
     def reconcile(
-        self, body: Mapping[str, Any], event: EventFn, nodes: NodeLabels | None = None
+        self, body: Mapping[str, Any], event: EventFn, nodes: Nodes | None = None
     ) -> dict[str, Any]:
-        """Converge one BpfProgram. `nodes` (name -> labels) is the operator's watch-fed view
+        """Converge one BpfProgram. `nodes` (name -> facts) is the operator's watch-fed view
         of the cluster's Nodes; without it, the nodes are listed from the API."""
         with self._guard:
             lock = self._locks[body["metadata"]["name"]]
@@ -109,24 +131,33 @@ class ProgramController:
                 raise
 
     def _reconcile(
-        self, body: Mapping[str, Any], event: EventFn, nodes: NodeLabels | None
+        self, body: Mapping[str, Any], event: EventFn, nodes: Nodes | None
     ) -> dict[str, Any]:
         meta, spec = body["metadata"], body.get("spec") or {}
         name, generation = meta["name"], meta.get("generation", 1)
-        checked = self._validate(name, generation, spec, event)
-        m, invalid = checked.manifest, checked.problem
+        v = self._validate(name, generation, spec, event)
+        m, invalid = v.manifest, v.invalid
         # The one config hash (`manifest.config_hash`): the node computes the same.
-        desired = config_hash(m, checked.elf_sha) if m is not None and invalid is None else ""
+        desired = config_hash(m, v.elf_sha) if m is not None and invalid is None else ""
         # A spec the apiserver stored always parses (tests/e2e/test_schema_agreement.py);
         # if one did not, no node is selected rather than a guess from raw fields.
         selector = m.node_selector if m is not None else None
+        facts = self._list_nodes() if nodes is None else nodes
         selected = (
             []
             if selector is None
-            else select_nodes(selector, self._list_nodes() if nodes is None else nodes)
+            else select_nodes(selector, {n: f.labels for n, f in facts.items()})
         )
         objects = self._node_objects(name)
+        resolved: dict[str, Resolved] = {}
+        unresolved: dict[str, str] = {}
         if m is not None and invalid is None:
+            for n in selected:  # per-node values: each node's own globals and hash
+                r, why = self._resolve(v, facts.get(n) or NodeFacts(n))
+                if r is not None:
+                    resolved[n] = r
+                else:
+                    unresolved[n] = why or ""
             states = {
                 n: NodeState(
                     n,
@@ -135,12 +166,15 @@ class ProgramController:
                     (o.get("status") or {}).get("phase"),
                 )
                 for n, o in objects.items()
+                if n not in unresolved  # its running configuration stays
             }
-            plan = plan_rollout(desired, selected, states, m.rollout.max_unavailable)
+            runnable = [n for n in selected if n in resolved]
+            want = {n: r.config_hash for n, r in resolved.items()}
+            plan = plan_rollout(want, runnable, states, m.rollout.max_unavailable)
             for node in plan.create:
-                self._create_node_object(body, node, desired)
+                self._create_node_object(body, node, resolved[node])
             for node in plan.update:
-                self._update_node_object(name, node, spec, desired)
+                self._update_node_object(name, node, spec, resolved[node])
             for node in plan.delete:
                 self._delete_node_object(name, node)
             if plan.create or plan.update or plan.delete:
@@ -149,18 +183,48 @@ class ProgramController:
         status = aggregate(
             generation=generation,
             desired=desired,
-            elf_sha=checked.elf_sha or ((m.elf.sha256 or "") if m is not None else ""),
+            elf_sha=v.elf_sha or ((m.elf.sha256 or "") if m is not None else ""),
             selected=selected,
             nodes={n: o for n, o in objects.items() if n in selected},
             previous=previous,
             invalid=invalid,
             now=now(),
-            invalid_reason=checked.reason,
+            invalid_reason=v.reason,
+            per_node_values=(
+                {n: (r.config_hash, r.globals) for n, r in resolved.items()}
+                if m is not None and m.per_node()
+                else None
+            ),
+            unresolved=unresolved,
         )
         if not same_status(status, previous):
             self.api.patch_status(PROGRAMS, name, {"status": status})
             API_WRITES.labels("operator", "status").inc()
         return status
+
+    def _resolve(self, v: Validated, facts: NodeFacts) -> tuple[Resolved | None, str | None]:
+        """One node's globals, checked with the codec when they come from the node (a label
+        that does not parse as the variable's type fails that node, with the codec's
+        message); a spec without per-node values resolves to itself."""
+        assert v.manifest is not None
+        try:
+            r = resolve_for_node(v.manifest, facts, v.families, v.elf_sha or None)
+            if v.manifest.per_node() and v.obj is not None:
+                with self._guard:
+                    why = v.checked.get(r.config_hash, "unchecked")
+                if why == "unchecked":
+                    why = None
+                    try:
+                        configure(v.obj, r.globals)
+                    except BpfGlobalsError as e:
+                        why = f"node {facts.name}: {e}"
+                    with self._guard:
+                        v.checked[r.config_hash] = why
+                if why is not None:
+                    return None, why
+            return r, None
+        except BpfGlobalsError as e:
+            return None, str(e)
 
     def _validate(
         self, name: str, generation: int, spec: Mapping[str, Any], event: EventFn
@@ -174,12 +238,13 @@ class ProgramController:
             m: BpfProgramManifest | None = None
             try:
                 m = parse_spec(name, spec, require_sha256=True)
-                known = Validated(m, elf_sha=validate(m, self.sources))
+                obj, sha = validate(m, self.sources)
+                known = Validated(m, None, address_families(obj), obj, elf_sha=sha)
             except BpfGlobalsError as e:
                 reason = "SignatureInvalid" if isinstance(e, SignatureInvalid) else "InvalidSpec"
                 if getattr(e, "transient", False):
                     reason = "SourceUnavailable"  # a registry down: asked again next reconcile
-                known = Validated(m, str(e), reason)
+                known = Validated(m, str(e), reason=reason)
                 event(reason, str(e))
                 log.warning("bpfprogram %s generation %s: %s", name, generation, e)
                 if reason == "SourceUnavailable":
@@ -190,9 +255,9 @@ class ProgramController:
                     del self._validated[old]
         return known
 
-    def _list_nodes(self) -> NodeLabels:
+    def _list_nodes(self) -> Nodes:
         items = self.api.core.list_node(_request_timeout=TIMEOUT).items
-        return {n.metadata.name: dict(n.metadata.labels or {}) for n in items}
+        return {n.metadata.name: node_facts(n) for n in items}
 
     def _node_objects(self, name: str) -> dict[str, dict]:
         items = self.api.list(PROGRAM_NODES, f"{LABEL_PROGRAM}={name}")["items"]
@@ -200,11 +265,19 @@ class ProgramController:
             o["spec"]["nodeName"]: o for o in items if not o["metadata"].get("deletionTimestamp")
         }
 
-    def _node_spec(self, name: str, node: str, spec: Mapping[str, Any], desired: str) -> dict:
+    def _node_spec(self, name: str, node: str, spec: Mapping[str, Any], r: Resolved) -> dict:
+        """What one node converges to: the spec's node fields with its resolved globals."""
         program = {k: spec[k] for k in NODE_SPEC_FIELDS if k in spec}
-        return {"bpfProgram": name, "nodeName": node, "configHash": desired, "program": program}
+        if r.globals or "globals" in program:
+            program["globals"] = dict(r.globals)
+        return {
+            "bpfProgram": name,
+            "nodeName": node,
+            "configHash": r.config_hash,
+            "program": program,
+        }
 
-    def _create_node_object(self, body: Mapping[str, Any], node: str, desired: str) -> None:
+    def _create_node_object(self, body: Mapping[str, Any], node: str, r: Resolved) -> None:
         meta, spec = body["metadata"], body.get("spec") or {}
         obj = {
             "apiVersion": API_VERSION,
@@ -224,7 +297,7 @@ class ProgramController:
                     }
                 ],
             },
-            "spec": self._node_spec(meta["name"], node, spec, desired),
+            "spec": self._node_spec(meta["name"], node, spec, r),
         }
         try:
             self.api.create_obj(PROGRAM_NODES, obj)
@@ -234,10 +307,10 @@ class ProgramController:
                 raise
 
     def _update_node_object(
-        self, name: str, node: str, spec: Mapping[str, Any], desired: str
+        self, name: str, node: str, spec: Mapping[str, Any], r: Resolved
     ) -> None:
         # A merge patch would keep globals the new spec dropped: replace the whole program.
-        patch = {"spec": self._node_spec(name, node, spec, desired)}
+        patch = {"spec": self._node_spec(name, node, spec, r)}
         self.api.patch(
             PROGRAM_NODES,
             node_object_name(name, node),

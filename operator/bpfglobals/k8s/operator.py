@@ -15,9 +15,11 @@ from typing import Any
 import kopf
 
 from bpfglobals.k8s.client import Api, load_config
-from bpfglobals.k8s.controller import ProgramController
+from bpfglobals.k8s.controller import ProgramController, node_facts
 from bpfglobals.k8s.operator_state import OperatorState
 from bpfglobals.k8s.resources import GROUP, PROGRAM_FINALIZER, PROGRAM_NODES, PROGRAMS, VERSION
+from bpfglobals.k8s.webhook import Webhook, WebhookOptions
+from bpfglobals.node.per_node import NodeFacts
 
 TICK = 0.5
 RESYNC = 15.0
@@ -51,25 +53,27 @@ def _reconcile(state: OperatorState, body: kopf.Body, nodes: kopf.Index) -> None
 
     name = body["metadata"]["name"]
     state.starting(name)
-    labels = {node: next(iter(store)) for node, store in nodes.items()}
+    facts = {node: next(iter(store)) for node, store in nodes.items()}
     try:
-        state.controller.reconcile(body, event, labels)
+        state.controller.reconcile(body, event, facts)
     except Exception as e:  # API hiccups: retry soon rather than after kopf's default minute
         state.failed(name)
         raise kopf.TemporaryError(f"reconcile failed: {e}", delay=1) from e
 
 
 @kopf.index("", "v1", "nodes")
-def node_labels(name: str, labels: kopf.Labels, **_: Any) -> dict[str, dict[str, str]]:
-    """Every Node's labels, kept current by kopf's watch: selection costs no API call."""
-    return {name: dict(labels)}
+def node_labels(name: str, body: kopf.Body, **_: Any) -> dict[str, NodeFacts]:
+    """Every Node's labels, annotations and addresses, kept current by kopf's watch:
+    selection and per-node values cost no API call."""
+    return {name: node_facts(body)}
 
 
 @kopf.on.event("", "v1", "nodes")
-def on_node(name: str, labels: kopf.Labels, type: str | None, memo: kopf.Memo, **_: Any) -> None:
-    """A node appeared, went, or was relabelled: every program re-selects on the next tick.
-    (Heartbeats and status changes of a Node change nothing here.)"""
-    memo.state.node_seen(name, None if type == "DELETED" else labels)
+def on_node(name: str, body: kopf.Body, type: str | None, memo: kopf.Memo, **_: Any) -> None:
+    """A node appeared, went, or was relabelled (or its addresses or annotations changed):
+    every program re-selects and re-resolves on the next tick. (Heartbeats and conditions of
+    a Node change nothing here.)"""
+    memo.state.node_seen(name, None if type == "DELETED" else node_facts(body))
 
 
 @kopf.on.create(GROUP, VERSION, PROGRAMS)
@@ -109,9 +113,23 @@ def on_delete(name: str, memo: kopf.Memo, **_: Any) -> None:
 
 
 def run(
-    kubeconfig: str | None = None, liveness: str | None = None, require_signatures: bool = False
+    kubeconfig: str | None = None,
+    liveness: str | None = None,
+    webhook: WebhookOptions | None = None,
+    require_signatures: bool = False,
 ) -> None:
+    """The operator; with `webhook`, the admission webhook serves beside it (started first,
+    so that no apply slips past it once the operator runs, and removed when it stops)."""
     if kubeconfig:  # kopf logs in on its own (through $KUBECONFIG): the same cluster as ours
         os.environ["KUBECONFIG"] = kubeconfig
     memo = kopf.Memo(kubeconfig=kubeconfig, require_signatures=require_signatures)
-    kopf.run(standalone=True, clusterwide=True, liveness_endpoint=liveness, memo=memo)
+    hook = None
+    if webhook is not None:
+        load_config(kubeconfig)
+        hook = Webhook(webhook)
+        hook.start()
+    try:
+        kopf.run(standalone=True, clusterwide=True, liveness_endpoint=liveness, memo=memo)
+    finally:
+        if hook is not None:
+            hook.stop()

@@ -25,7 +25,7 @@ class OperatorState:
         self._lock = threading.Lock()
         self._dirty: set[str] = set()  # programs to reconcile on the next tick
         self._last: dict[str, float] = {}  # program -> when it was last reconciled (monotonic)
-        self._node_labels: dict[str, dict[str, str] | None] = {}
+        self._node_facts: dict[str, object] = {}
 
     def starting(self, name: str) -> None:
         """A reconcile of `name` starts: cleared before reading, so an event that lands during
@@ -49,15 +49,16 @@ class OperatorState:
         with self._lock:
             return name in self._dirty or time.monotonic() - self._last.get(name, 0) > self.resync
 
-    def node_seen(self, node: str, labels: Mapping[str, str] | None) -> None:
-        """A node appeared, went (None), or was relabelled: every program re-selects."""
-        now = None if labels is None else dict(labels)
+    def node_seen(self, node: str, facts: object | None) -> None:
+        """A node appeared, went (None), or its facts changed (labels; with per-node values
+        also annotations and addresses): every program re-selects and re-resolves."""
+        now = dict(facts) if isinstance(facts, Mapping) else facts
         with self._lock:
-            if self._node_labels.get(node, "unseen") != now:
+            if self._node_facts.get(node, "unseen") != now:
                 if now is None:
-                    self._node_labels.pop(node, None)
+                    self._node_facts.pop(node, None)
                 else:
-                    self._node_labels[node] = now
+                    self._node_facts[node] = now
                 self._dirty.update(self._last)
 
     def forget(self, name: str) -> None:

@@ -9,6 +9,7 @@ configuration keeps its slot busy, so a bad change stops after the first nodes.
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 
@@ -36,16 +37,25 @@ def max_unavailable(value: int | str | None, total: int) -> int:
 
 
 def plan_rollout(
-    desired: str, selected: list[str], states: dict[str, NodeState], limit: int | str | None
+    desired: str | Mapping[str, str],
+    selected: list[str],
+    states: dict[str, NodeState],
+    limit: int | str | None,
 ) -> Plan:
+    """`desired`: the config hash every node should run, or each node's own (per-node values)."""
+
+    def want(node: str) -> str:
+        return desired if isinstance(desired, str) else desired[node]
+
     create = tuple(n for n in selected if n not in states)
     delete = tuple(sorted(n for n in states if n not in selected))
     existing = [states[n] for n in selected if n in states]
     in_flight = sum(
         1
         for s in existing
-        if s.spec_hash == desired and not (s.status_hash == desired and s.phase == "Ready")
+        if s.spec_hash == want(s.node)
+        and not (s.status_hash == want(s.node) and s.phase == "Ready")
     )
     budget = max_unavailable(limit, len(selected)) - in_flight
-    stale = [s.node for s in existing if s.spec_hash != desired]
+    stale = [s.node for s in existing if s.spec_hash != want(s.node)]
     return Plan(create, tuple(stale[: max(budget, 0)]), delete)

@@ -2,17 +2,18 @@
 
 from __future__ import annotations
 
-from bpfglobals.loader import select_programs
+from bpfglobals.elf.model import ObjectSpec
+from bpfglobals.node.check import problems
 from bpfglobals.node.elf_source import ElfSources
-from bpfglobals.node.manifest import BpfProgramManifest
-from bpfglobals.values import configure
+from bpfglobals.node.manifest import BpfProgramManifest, ManifestError
 
 
-def validate(m: BpfProgramManifest, sources: ElfSources) -> str:
-    """Raise a BpfGlobalsError naming the first problem (source, signature, variable,
-    program, type); return the object's SHA-256 (what an image by digest resolved to)."""
+def validate(m: BpfProgramManifest, sources: ElfSources) -> tuple[ObjectSpec, str]:
+    """The object and its SHA-256 (what an image by digest resolved to), or a
+    BpfGlobalsError naming every problem (source, signature, variable, program)."""
     blob = sources.fetch(m.elf)
     obj = sources.parse(blob)
-    configure(obj, m.globals)
-    select_programs(obj, [p.name for p in m.programs], "spec.programs")
-    return blob.sha256
+    found = problems(m, obj)
+    if found:
+        raise ManifestError("; ".join(found))
+    return obj, blob.sha256

@@ -111,6 +111,32 @@ class Rollout:
     max_unavailable: int | str = 1  # an int or a percentage string "25%"
 
 
+# The Node `status.addresses` types a value may come from (`{fromNode: {address: T}}`).
+NODE_ADDRESS_TYPES = ("InternalIP", "ExternalIP", "Hostname", "InternalDNS", "ExternalDNS")
+FROM_NODE_KINDS = ("address", "label", "annotation")
+
+
+@dataclass(frozen=True)
+class FromNode:
+    """A global's value taken from each node: `{fromNode: {label: K}, default: V}`."""
+
+    kind: str  # one of FROM_NODE_KINDS
+    key: str  # the address type, label key or annotation key
+    default: Any = None
+    has_default: bool = False
+
+    def describe(self) -> str:
+        return f"node {self.kind} {self.key!r}"
+
+
+@dataclass(frozen=True)
+class NodeOverride:
+    """`spec.nodeOverrides[i]`: globals for the nodes whose labels match `node_selector`."""
+
+    node_selector: Mapping[str, str]
+    globals: Mapping[str, Any]
+
+
 @dataclass(frozen=True)
 class BpfProgramManifest:
     name: str
@@ -123,6 +149,15 @@ class BpfProgramManifest:
     # CO-RE target: a BTF file on the node (raw BTF or an ELF with .BTF) instead of the
     # running kernel's (libbpf's btf_custom_path); None: /sys/kernel/btf
     btf_path: str | None = None
+    # merged over `globals` in order on the nodes each selects (resolved by the operator)
+    node_overrides: tuple[NodeOverride, ...] = ()
+
+    def per_node(self) -> bool:
+        """Whether nodes may differ: overrides, or a value taken from the node."""
+        sets = [self.globals, *(o.globals for o in self.node_overrides)]
+        return bool(self.node_overrides) or any(
+            from_node(v, "") is not None for g in sets for v in g.values()
+        )
 
 
 def _mapping(value: Any, where: str) -> Mapping[str, Any]:
@@ -334,19 +369,27 @@ def parse_manifest(doc: Any, *, require_sha256: bool = False) -> BpfProgramManif
     return parse_spec(name, doc.get("spec"), require_sha256=require_sha256)
 
 
-SPEC_FIELDS = ("elf", "programs", "globals", "nodeSelector", "rollout", "resetBss", "btf")
-# Fleet-level fields: which nodes and how fast. The rest is what one node converges to.
-FLEET_FIELDS = ("nodeSelector", "rollout")
+SPEC_FIELDS = (
+    "elf",
+    "programs",
+    "globals",
+    "nodeSelector",
+    "rollout",
+    "resetBss",
+    "btf",
+    "nodeOverrides",
+)
+# Fleet-level fields: which nodes, how fast, and per-node values the operator resolves (a
+# node's object carries its resolved `globals`). The rest is what one node converges to.
+FLEET_FIELDS = ("nodeSelector", "rollout", "nodeOverrides")
 NODE_SPEC_FIELDS = tuple(f for f in SPEC_FIELDS if f not in FLEET_FIELDS)
 
 
 def parse_spec(name: str, spec: Any, *, require_sha256: bool = False) -> BpfProgramManifest:
     spec = _mapping(spec, "spec")
     _known(spec, SPEC_FIELDS, "spec")
-    selector = _mapping(spec.get("nodeSelector"), "spec.nodeSelector")
-    for k, v in selector.items():
-        if not isinstance(v, str):
-            raise ManifestError(f"spec.nodeSelector.{k}: expected a string, got {v!r}")
+    selector = _selector(spec.get("nodeSelector"), "spec.nodeSelector")
+    globals_ = _globals(spec.get("globals"), "spec.globals")
     reset_bss = _get(spec, "resetBss", False)
     if not isinstance(reset_bss, bool):
         raise ManifestError(f"spec.resetBss: expected true or false, got {reset_bss!r}")
@@ -354,12 +397,70 @@ def parse_spec(name: str, spec: Any, *, require_sha256: bool = False) -> BpfProg
         name=name,
         elf=parse_elf_source(spec.get("elf"), require_sha256=require_sha256),
         programs=parse_programs(spec.get("programs")),
-        globals=dict(_mapping(spec.get("globals"), "spec.globals")),
-        node_selector=dict(selector),
+        globals=globals_,
+        node_selector=selector,
         rollout=parse_rollout(spec.get("rollout")),
         reset_bss=reset_bss,
         btf_path=parse_btf(spec.get("btf")),
+        node_overrides=parse_node_overrides(spec.get("nodeOverrides")),
     )
+
+
+def _selector(value: Any, where: str) -> dict[str, str]:
+    selector = _mapping(value, where)
+    for k, v in selector.items():
+        if not isinstance(v, str):
+            raise ManifestError(f"{where}.{k}: expected a string, got {v!r}")
+    return dict(selector)
+
+
+def _globals(value: Any, where: str) -> dict[str, Any]:
+    """A globals mapping; every `fromNode` reference in it must be well-formed."""
+    out = dict(_mapping(value, where))
+    for name, v in out.items():
+        from_node(v, f"{where}.{name}")
+    return out
+
+
+def from_node(value: Any, where: str) -> FromNode | None:
+    """The node reference a global's value holds (`{fromNode: {...}, default: V}`), or None
+    for a literal value. A mapping with a `fromNode` key is always a reference: a struct
+    member of that name cannot be set this way (use `{bytes: ...}`)."""
+    if not isinstance(value, Mapping) or "fromNode" not in value:
+        return None
+    _known(value, ("fromNode", "default"), where)
+    ref = _mapping(value["fromNode"], f"{where}.fromNode")
+    _known(ref, FROM_NODE_KINDS, f"{where}.fromNode")
+    kind = _one_of(ref, FROM_NODE_KINDS, f"{where}.fromNode")
+    key = _str(ref[kind], f"{where}.fromNode.{kind}")
+    assert key is not None
+    if kind == "address" and key not in NODE_ADDRESS_TYPES:
+        raise ManifestError(
+            f"{where}.fromNode.address: one of {', '.join(NODE_ADDRESS_TYPES)}, got {key!r}"
+        )
+    has_default = value.get("default") is not None
+    return FromNode(kind, key, value.get("default"), has_default)
+
+
+def parse_node_overrides(value: Any, where: str = "spec.nodeOverrides") -> tuple[NodeOverride, ...]:
+    if value is None:
+        return ()
+    if not isinstance(value, list):
+        raise ManifestError(f"{where}: expected a list of {{nodeSelector, globals}}")
+    out = []
+    for i, entry in enumerate(value):
+        here = f"{where}[{i}]"
+        entry = _mapping(entry, here)
+        _known(entry, ("nodeSelector", "globals"), here)
+        if entry.get("nodeSelector") is None:
+            raise ManifestError(f"{here}.nodeSelector: required (which nodes it is for)")
+        out.append(
+            NodeOverride(
+                node_selector=_selector(entry["nodeSelector"], f"{here}.nodeSelector"),
+                globals=_globals(entry.get("globals"), f"{here}.globals"),
+            )
+        )
+    return tuple(out)
 
 
 def parse_btf(value: Any) -> str | None:
@@ -387,5 +488,7 @@ def config_hash(m: BpfProgramManifest, elf_sha256: str | None = None) -> str:
     }
     if m.btf_path is not None:  # absent otherwise, so hashes of existing objects stay
         doc["btf"] = m.btf_path
+    if m.node_overrides:  # the fleet's hash; a node's is that of its resolved globals
+        doc["nodeOverrides"] = [[o.node_selector, o.globals] for o in m.node_overrides]
     blob = json.dumps(doc, sort_keys=True, separators=(",", ":"), default=str).encode()
     return hashlib.sha256(blob).hexdigest()[:12]
