@@ -124,10 +124,30 @@ class Stack:
 
         wait_for("agents connected", connected, timeout)
 
-    def start_operator(self) -> None:
-        log = open(self.tmp / "operator.log", "ab")  # noqa: SIM115 - the child owns it
-        self.procs["operator"] = subprocess.Popen(
-            [CLI, "operator", "--listen", "127.0.0.1", "--metrics-port", "0", "--health-port", "0"],
+    # Short leases: a test that kills an operator must not wait 15 s for the next one.
+    LEASE = (
+        "--leader-elect-lease-duration=4",
+        "--leader-elect-renew-deadline=3",
+        "--leader-elect-retry-period=1",
+    )
+    NODE_GRACE = 5.0  # seconds a NotReady node is waited on by deletes
+
+    def start_operator(self, name: str = "operator") -> None:
+        log = open(self.tmp / f"{name}.log", "ab")  # noqa: SIM115 - the child owns it
+        self.procs[name] = subprocess.Popen(
+            [
+                CLI,
+                "operator",
+                "--listen",
+                "127.0.0.1",
+                "--metrics-port",
+                "0",
+                "--health-port",
+                "0",
+                f"--leader-elect-resource-name=bpfglobals-{self.tag}",
+                *self.LEASE,
+                f"--node-grace={self.NODE_GRACE}",
+            ],
             stdout=log,
             stderr=subprocess.STDOUT,
             env=self.env(),

@@ -4,6 +4,11 @@ It watches only objects labelled with its node name (a server-side label selecto
 costs the apiserver the same whatever the cluster size), drives the node reconcile core, and
 writes each object's status only when it changed. Programs stay attached when the apiserver is
 unreachable: the agent retries with backoff and re-adopts pinned state on restart.
+
+In steady state an agent LISTs once: each watch resumes from the last resourceVersion it saw
+(watch bookmarks keep that current while nothing changes), and only `410 Gone` (the version
+was compacted away) makes it list again. Every `RESYNC` seconds it re-checks its node against
+the objects it holds (and removes what none asks for) without asking the apiserver.
 """
 
 from __future__ import annotations
@@ -11,15 +16,16 @@ from __future__ import annotations
 import datetime
 import logging
 import queue
+import random
 import threading
 import time
 from typing import Any
 
-from kubernetes import watch
+from kubernetes import client, watch
 
 from bpfglobals.errors import BpfGlobalsError
 from bpfglobals.k8s.client import Api, is_not_found
-from bpfglobals.k8s.metrics import API_WRITES, DURATION, LOADED, RECONCILES, Health
+from bpfglobals.k8s.metrics import API_LISTS, API_WRITES, DURATION, LOADED, RECONCILES, Health
 from bpfglobals.k8s.resources import (
     GROUP,
     LABEL_NODE,
@@ -31,7 +37,23 @@ from bpfglobals.node.manifest import parse_spec
 from bpfglobals.node.reconcile import NodeReconciler
 
 log = logging.getLogger("bpfglobals.agent")
-RESYNC = 30.0
+RESYNC = 30.0  # seconds between re-checks of the node against the objects held (no API call)
+# A watch request ends after this many seconds (randomised, as client-go's reflector does, so
+# that thousands of agents do not reconnect in step) and resumes where it stopped.
+WATCH_SECONDS = (240, 300)
+# No byte for this long (the apiserver sends a bookmark about once a minute): the connection
+# is dead (a partition that drops packets silently); resume on a new one.
+READ_TIMEOUT = 90
+GC = ""  # queued: collect garbage (an object went away)
+
+
+def id_columns(programs: list[dict[str, Any]]) -> dict[str, str]:
+    """The kernel IDs as `kubectl get bpfprogramnodes` shows them (a printer column shows
+    one value of a list; these strings show all)."""
+    return {
+        "programIds": ",".join(str(p["id"]) for p in programs),
+        "linkIds": ",".join(str(link["id"]) for p in programs for link in p.get("links", [])),
+    }
 
 
 def _now() -> str:
@@ -55,6 +77,8 @@ class NodeAgent:
         self.queue: queue.Queue[str] = queue.Queue()
         self.objects: dict[str, dict] = {}  # latest seen, by object name
         self.stop = threading.Event()
+        self.lists = 0  # LISTs made (steady state: one per process, and one per 410)
+        self.resync = RESYNC
 
     # -- the loop -------------------------------------------------------------------------------
 
@@ -62,29 +86,41 @@ class NodeAgent:
         worker = threading.Thread(target=self._worker, daemon=True, name="reconcile")
         worker.start()
         self.health.watch_worker(worker)
-        backoff, connected = 1.0, False
+        backoff, version = 1.0, None
         while not self.stop.is_set():
             try:
-                version = self._relist()
-                if not connected:
+                if version is None:
+                    version = self._relist()
                     log.info(
                         "connected: %d BpfProgramNode(s) for %s", len(self.objects), self.node_name
                     )
-                backoff, connected = 1.0, True
-                self._watch(version)
-            except Exception as e:  # apiserver gone, watch expired, ...: programs keep running
-                connected = False
-                log.warning("watch failed (%s); retrying in %.0fs", e, backoff)
-                # Alive and retrying: an apiserver outage must not make kubelet restart agents.
-                self.health.beat()
-                self.stop.wait(backoff)
+                version = self._watch(version)
+                backoff = 1.0
+            except client.ApiException as e:
+                if e.status == 410:  # our version was compacted away: the one reason to relist
+                    log.info("watch: resourceVersion %s is gone; relisting", version)
+                    version = None
+                    continue
+                self._retry(e, backoff)
                 backoff = min(backoff * 2, 30.0)
+            except Exception as e:  # apiserver gone, connection reset, ...: programs keep running
+                self._retry(e, backoff)
+                backoff = min(backoff * 2, 30.0)
+
+    def _retry(self, e: Exception, backoff: float) -> None:
+        """Resume the watch (from the version held) after `backoff` seconds."""
+        log.warning("watch failed (%s); retrying in %.0fs", e, backoff)
+        # Alive and retrying: an apiserver outage must not make kubelet restart agents.
+        self.health.beat()
+        self.stop.wait(backoff)
 
     def _selector(self) -> str:
         return f"{LABEL_NODE}={self.node_name}"
 
     def _relist(self) -> str:
         listing = self.api.list(PROGRAM_NODES, self._selector())
+        self.lists += 1
+        API_LISTS.labels("agent").inc()
         self.health.beat()
         seen = {o["metadata"]["name"]: o for o in listing["items"]}
         self.objects = seen
@@ -105,9 +141,9 @@ class NodeAgent:
     def _in_flight_programs(self) -> set[str]:
         return {o["spec"]["bpfProgram"] for o in self.objects.values()}
 
-    def _watch(self, version: str) -> None:
+    def _watch(self, version: str) -> str:
+        """One watch request from `version`; returns the version to resume from."""
         w = watch.Watch()
-        deadline = time.monotonic() + RESYNC
         for ev in w.stream(
             self.api.custom.list_cluster_custom_object,
             GROUP,
@@ -115,36 +151,56 @@ class NodeAgent:
             PROGRAM_NODES,
             label_selector=self._selector(),
             resource_version=version,
-            timeout_seconds=int(RESYNC),
-            # A partition that drops packets silently must end the stream too, not hang it.
-            _request_timeout=(10, RESYNC + 15),
+            allow_watch_bookmarks=True,
+            timeout_seconds=random.randint(*WATCH_SECONDS),
+            _request_timeout=(10, READ_TIMEOUT),
         ):
             self.health.beat()
-            obj = ev["object"]
-            name = obj["metadata"]["name"]
-            if ev["type"] == "DELETED":
-                self.objects.pop(name, None)
-            else:
+            kind, obj = ev["type"], ev["object"]
+            if kind == "DELETED":
+                self.objects.pop(obj["metadata"]["name"], None)
+                self.queue.put(GC)
+            elif kind != "BOOKMARK":
+                name = obj["metadata"]["name"]
                 self.objects[name] = obj
                 self.queue.put(name)
-            if self.stop.is_set() or time.monotonic() > deadline:
+            if self.stop.is_set():
                 w.stop()
-        # the stream ended: relist (level-triggered resync) in the caller's loop
+        # the server ended the request (its timeout): resume from the last version seen
+        return w.resource_version or version
 
     def _worker(self) -> None:
+        last = time.monotonic()
         while not self.stop.is_set():
+            if time.monotonic() - last > self.resync:
+                last = time.monotonic()
+                self._resync()
             try:
                 name = self.queue.get(timeout=1)
             except queue.Empty:
                 continue
+            if name == GC:
+                self._safely(self.collect_garbage)
+                continue
             obj = self.objects.get(name)
             if obj is None:
                 continue
-            try:
-                with self.health.working(name):
-                    self.handle(obj)
-            except Exception:
-                log.exception("reconciling %s", name)
+            with self.health.working(name):
+                self._safely(self.handle, obj)
+
+    def _resync(self) -> None:
+        """Level-triggered, from what the watch delivered: remove what no object asks for, and
+        re-check every object (a program someone detached by hand comes back)."""
+        self._safely(self.collect_garbage)
+        for name in list(self.objects):
+            self.queue.put(name)
+
+    @staticmethod
+    def _safely(fn: Any, *args: Any) -> None:
+        try:
+            fn(*args)
+        except Exception:
+            log.exception("%s%s", getattr(fn, "__name__", fn), args[:1])
 
     # -- one object -----------------------------------------------------------------------------
 
@@ -167,6 +223,7 @@ class NodeAgent:
                     "loadedAt": applied["loadedAt"],
                     "programs": applied["programs"],
                     "maps": applied["maps"],
+                    **id_columns(applied["programs"]),
                     "conditions": [
                         {
                             "type": "Ready",

@@ -2,7 +2,8 @@
 
 One `reconcile` per BpfProgram: validate the spec against its ELF (once per generation), select
 nodes, write the per-node objects as the rollout plan allows, and write the aggregated status
-only when it changed.
+only when it changed. Node objects of nodes that are gone (or unreachable past the grace
+period) have their finalizer released here: no agent will.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from __future__ import annotations
 import datetime
 import logging
 import threading
+import time
 from collections import defaultdict
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -19,6 +21,8 @@ from bpfglobals.k8s.aggregate import aggregate, same_status
 from bpfglobals.k8s.client import TIMEOUT, Api, is_not_found
 from bpfglobals.k8s.elf_source import config_map_reader
 from bpfglobals.k8s.metrics import API_WRITES, DURATION, RECONCILES
+from bpfglobals.k8s.node_objects import Expectations, NodeObject, by_node, node_object
+from bpfglobals.k8s.nodes import NODE_GRACE, NodeInfo, node_info, unreachable
 from bpfglobals.k8s.resources import (
     API_VERSION,
     LABEL_NODE,
@@ -43,6 +47,7 @@ EventFn = Callable[[str, str], None]  # (reason, message) -> posts a Warning Eve
 
 
 NodeLabels = Mapping[str, Mapping[str, str]]  # node name -> its labels
+Nodes = Mapping[str, NodeInfo]  # node name -> labels and readiness
 
 
 def select_nodes(selector: Mapping[str, str], nodes: NodeLabels) -> list[str]:
@@ -57,8 +62,10 @@ def now() -> str:
 
 
 class ProgramController:
-    def __init__(self, api: Api) -> None:
+    def __init__(self, api: Api, node_grace: float = NODE_GRACE) -> None:
         self.api = api
+        self.node_grace = node_grace
+        self.expected = Expectations()
         self.sources = ElfSources(config_map_reader(api.core))
         # (name, generation) -> the parsed spec (None if it does not parse) and why it
         # cannot run (None: it can)
@@ -73,21 +80,26 @@ class ProgramController:
             for key in [k for k in self._validated if k[0] == name]:
                 del self._validated[key]
             self._locks.pop(name, None)
+        self.expected.forget(name)
 
     def known(self) -> set[str]:
         with self._guard:
             return {k[0] for k in self._validated} | set(self._locks)
 
     def reconcile(
-        self, body: Mapping[str, Any], event: EventFn, nodes: NodeLabels | None = None
+        self,
+        body: Mapping[str, Any],
+        event: EventFn,
+        nodes: Nodes | None = None,
+        objects: list[NodeObject] | None = None,
     ) -> dict[str, Any]:
-        """Converge one BpfProgram. `nodes` (name -> labels) is the operator's watch-fed view
-        of the cluster's Nodes; without it, the nodes are listed from the API."""
+        """Converge one BpfProgram. `nodes` and `objects` (its BpfProgramNodes) are the
+        operator's watch-fed views; without them, both are listed from the API."""
         with self._guard:
             lock = self._locks[body["metadata"]["name"]]
         with DURATION.labels("operator").time(), lock:
             try:
-                status = self._reconcile(body, event, nodes)
+                status = self._reconcile(body, event, nodes, objects)
                 RECONCILES.labels("operator", "ok").inc()
                 return status
             except Exception:
@@ -95,56 +107,65 @@ class ProgramController:
                 raise
 
     def _reconcile(
-        self, body: Mapping[str, Any], event: EventFn, nodes: NodeLabels | None
+        self,
+        body: Mapping[str, Any],
+        event: EventFn,
+        nodes: Nodes | None,
+        objects: list[NodeObject] | None,
     ) -> dict[str, Any]:
         meta, spec = body["metadata"], body.get("spec") or {}
         name, generation = meta["name"], meta.get("generation", 1)
         m, invalid = self._validate(name, generation, spec, event)
         # The one config hash (`manifest.config_hash`): the node computes the same.
         desired = config_hash(m) if m is not None and invalid is None else ""
+        nodes = self._list_nodes() if nodes is None else nodes
         # A spec the apiserver stored always parses (tests/e2e/test_schema_agreement.py);
         # if one did not, no node is selected rather than a guess from raw fields.
         selector = m.node_selector if m is not None else None
-        selected = (
-            []
-            if selector is None
-            else select_nodes(selector, self._list_nodes() if nodes is None else nodes)
-        )
-        objects = self._node_objects(name)
+        labels = {n: i.labels for n, i in nodes.items()}
+        selected = [] if selector is None else select_nodes(selector, labels)
+        live = by_node(self._node_objects(name) if objects is None else objects)
+        view = self.expected.overlay(name, live)
         if m is not None and invalid is None:
-            states = {
-                n: NodeState(
-                    n,
-                    (o.get("spec") or {}).get("configHash"),
-                    (o.get("status") or {}).get("configHash"),
-                    (o.get("status") or {}).get("phase"),
-                )
-                for n, o in objects.items()
-            }
-            plan = plan_rollout(desired, selected, states, m.rollout.max_unavailable)
-            for node in plan.create:
-                self._create_node_object(body, node, desired)
-            for node in plan.update:
-                self._update_node_object(name, node, spec, desired)
-            for node in plan.delete:
-                self._delete_node_object(name, node)
-            if plan.create or plan.update or plan.delete:
-                objects = self._node_objects(name)
+            self._roll(body, desired, selected, view, nodes, m.rollout.max_unavailable)
+            view = self.expected.overlay(name, live)
         previous = body.get("status") or {}
         status = aggregate(
             generation=generation,
             desired=desired,
             elf_sha=(m.elf.sha256 or "") if m is not None else "",
             selected=selected,
-            nodes={n: o for n, o in objects.items() if n in selected},
+            nodes={n: o for n, o in view.items() if n in selected},
             previous=previous,
             invalid=invalid,
             now=now(),
         )
         if not same_status(status, previous):
-            self.api.patch_status(PROGRAMS, name, {"status": status})
+            # a merge patch keeps keys it does not name: drop a list the status outgrew
+            dropped = {"nodes": None} if "nodes" in previous and "nodes" not in status else {}
+            self.api.patch_status(PROGRAMS, name, {"status": {**status, **dropped}})
             API_WRITES.labels("operator", "status").inc()
         return status
+
+    def _roll(
+        self,
+        body: Mapping[str, Any],
+        desired: str,
+        selected: list[str],
+        view: Mapping[str, NodeObject],
+        nodes: Nodes,
+        limit: int | str | None,
+    ) -> None:
+        """Write the node objects the rollout plan allows now."""
+        name, spec = body["metadata"]["name"], body.get("spec") or {}
+        states = {n: NodeState(n, o.spec_hash, o.status_hash, o.phase) for n, o in view.items()}
+        plan = plan_rollout(desired, selected, states, limit)
+        for node in plan.create:
+            self._create_node_object(body, node, desired)
+        for node in plan.update:
+            self._update_node_object(name, node, spec, desired)
+        for node in plan.delete:
+            self._retire(view[node], nodes)
 
     def _validate(
         self, name: str, generation: int, spec: Mapping[str, Any], event: EventFn
@@ -170,15 +191,19 @@ class ProgramController:
                     del self._validated[old]
         return known
 
-    def _list_nodes(self) -> NodeLabels:
+    def _list_nodes(self) -> Nodes:
         items = self.api.core.list_node(_request_timeout=TIMEOUT).items
-        return {n.metadata.name: dict(n.metadata.labels or {}) for n in items}
-
-    def _node_objects(self, name: str) -> dict[str, dict]:
-        items = self.api.list(PROGRAM_NODES, f"{LABEL_PROGRAM}={name}")["items"]
         return {
-            o["spec"]["nodeName"]: o for o in items if not o["metadata"].get("deletionTimestamp")
+            n.metadata.name: node_info(
+                n.metadata.labels or {},
+                self.api.core.api_client.sanitize_for_serialization(n.status),
+            )
+            for n in items
         }
+
+    def _node_objects(self, name: str, label: str = LABEL_PROGRAM) -> list[NodeObject]:
+        items = self.api.list(PROGRAM_NODES, f"{label}={name}")["items"]
+        return [node_object(o) for o in items]
 
     def _node_spec(self, name: str, node: str, spec: Mapping[str, Any], desired: str) -> dict:
         program = {k: spec[k] for k in NODE_SPEC_FIELDS if k in spec}
@@ -209,8 +234,11 @@ class ProgramController:
         try:
             self.api.create_obj(PROGRAM_NODES, obj)
             API_WRITES.labels("operator", "create").inc()
+            self.expected.expect(meta["name"], node, desired)
         except Exception as e:
-            if getattr(e, "status", None) != 409:  # already there: a concurrent reconcile won
+            # already there: a concurrent reconcile won, or the object of a Node deleted and
+            # re-created under the same name is still going (created on a later tick)
+            if getattr(e, "status", None) != 409:
                 raise
 
     def _update_node_object(
@@ -224,19 +252,61 @@ class ProgramController:
             [{"op": "replace", "path": "/spec", "value": patch["spec"]}],
         )
         API_WRITES.labels("operator", "update").inc()
+        self.expected.expect(name, node, desired)
 
-    def _delete_node_object(self, name: str, node: str) -> None:
+    def _retire(self, obj: NodeObject, nodes: Nodes) -> bool:
+        """Delete one node object; release its finalizer when its node's agent cannot do it
+        (the Node is gone or unreachable past the grace period). True: it waits on an agent."""
+        if not obj.deleting and obj.name:
+            try:
+                self.api.delete(PROGRAM_NODES, obj.name)
+                API_WRITES.labels("operator", "delete").inc()
+            except Exception as e:
+                if not is_not_found(e):
+                    raise
+            self.expected.expect(obj.program, obj.node, None)
+        if not obj.waits_for_agent:
+            return False
+        if not unreachable(nodes.get(obj.node), time.time(), self.node_grace):
+            return True
+        self._release(obj)
+        return False
+
+    def _release(self, obj: NodeObject) -> None:
+        """Drop the agent's finalizer: only if the object is as seen (a conflict: next tick)."""
+        rest = [f for f in obj.finalizers if f != NODE_FINALIZER]
         try:
-            self.api.delete(PROGRAM_NODES, node_object_name(name, node))
-            API_WRITES.labels("operator", "delete").inc()
+            self.api.patch(
+                PROGRAM_NODES,
+                obj.name,
+                [
+                    {
+                        "op": "test",
+                        "path": "/metadata/resourceVersion",
+                        "value": obj.resource_version,
+                    },
+                    {"op": "replace", "path": "/metadata/finalizers", "value": rest},
+                ],
+            )
+            API_WRITES.labels("operator", "finalizer").inc()
+            log.info("released %s: node %s is gone or unreachable", obj.name, obj.node)
         except Exception as e:
-            if not is_not_found(e):
+            if getattr(e, "status", None) not in (404, 409, 422):
                 raise
 
-    def delete(self, name: str) -> int:
-        """Ask every node to detach; return how many node objects are still there."""
-        items = self.api.list(PROGRAM_NODES, f"{LABEL_PROGRAM}={name}")["items"]
-        for o in items:
-            if not o["metadata"].get("deletionTimestamp"):
-                self._delete_node_object(name, o["spec"]["nodeName"])
-        return len(items)
+    def delete(
+        self, name: str, nodes: Nodes | None = None, objects: list[NodeObject] | None = None
+    ) -> int:
+        """Ask every node to detach; return how many node objects still wait on an agent of a
+        node that exists and is reachable."""
+        objects = self._node_objects(name) if objects is None else objects
+        nodes = self._list_nodes() if nodes is None else nodes
+        return sum(self._retire(o, nodes) for o in objects)
+
+    def node_deleted(self, node: str) -> int:
+        """A Node object was deleted: remove its node objects and release them (no agent
+        will). Returns how many there were."""
+        objects = self._node_objects(node, LABEL_NODE)
+        for o in objects:
+            self._retire(o, {})
+        return len(objects)

@@ -10,12 +10,19 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import socket
+import uuid
+from collections.abc import Callable
 from typing import Any
 
 import kopf
+from kubernetes import client
 
 from bpfglobals.k8s.client import Api, load_config
 from bpfglobals.k8s.controller import ProgramController
+from bpfglobals.k8s.leader import LeaderElector, LeaseConfig
+from bpfglobals.k8s.node_objects import NodeObject, node_object
+from bpfglobals.k8s.nodes import NODE_GRACE, NodeInfo, node_info
 from bpfglobals.k8s.operator_state import OperatorState
 from bpfglobals.k8s.resources import GROUP, PROGRAM_FINALIZER, PROGRAM_NODES, PROGRAMS, VERSION
 
@@ -36,7 +43,8 @@ def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> None:
     # One controller, made before any handler runs: its per-object locks must be shared by
     # the create handler and the timer that kopf starts for the same object at once. Kept in
     # the memo, which every handler's memo (a shallow copy) refers to.
-    memo.state = OperatorState(ProgramController(Api.create()), settings.execution.executor, RESYNC)
+    controller = ProgramController(Api.create(), memo.get("node_grace", NODE_GRACE))
+    memo.state = OperatorState(controller, settings.execution.executor, RESYNC)
 
 
 def _quiet_ticks(record: logging.LogRecord) -> bool:
@@ -44,42 +52,70 @@ def _quiet_ticks(record: logging.LogRecord) -> bool:
     return not (record.levelno <= logging.INFO and record.getMessage().startswith("Timer 'tick'"))
 
 
-def _reconcile(state: OperatorState, body: kopf.Body, nodes: kopf.Index) -> None:
+def _nodes(index: kopf.Index) -> dict[str, NodeInfo]:
+    return {node: next(iter(store)) for node, store in index.items()}
+
+
+def _objects(index: kopf.Index, program: str) -> list[NodeObject]:
+    return list(index.get(program, ()))
+
+
+def _reconcile(
+    state: OperatorState, body: kopf.Body, nodes: kopf.Index, objects: kopf.Index
+) -> None:
     def event(reason: str, message: str) -> None:
         kopf.warn(body, reason=reason, message=message)
 
     name = body["metadata"]["name"]
     state.starting(name)
-    labels = {node: next(iter(store)) for node, store in nodes.items()}
     try:
-        state.controller.reconcile(body, event, labels)
+        state.controller.reconcile(body, event, _nodes(nodes), _objects(objects, name))
     except Exception as e:  # API hiccups: retry soon rather than after kopf's default minute
         state.failed(name)
         raise kopf.TemporaryError(f"reconcile failed: {e}", delay=1) from e
 
 
 @kopf.index("", "v1", "nodes")
-def node_labels(name: str, labels: kopf.Labels, **_: Any) -> dict[str, dict[str, str]]:
-    """Every Node's labels, kept current by kopf's watch: selection costs no API call."""
-    return {name: dict(labels)}
+def node_index(name: str, labels: kopf.Labels, status: kopf.Status, **_: Any) -> dict:
+    """Every Node's labels and readiness, kept current by kopf's watch: selection and deletes
+    cost no API call."""
+    return {name: node_info(labels, status)}
+
+
+@kopf.index(GROUP, VERSION, PROGRAM_NODES)
+def object_index(body: kopf.Body, **_: Any) -> dict[str, NodeObject]:
+    """Every BpfProgramNode, by program, as a compact record (the watch replaces a LIST of
+    every node's object on each reconcile)."""
+    return {(body.get("spec") or {}).get("bpfProgram", ""): node_object(body)}
 
 
 @kopf.on.event("", "v1", "nodes")
 def on_node(name: str, labels: kopf.Labels, type: str | None, memo: kopf.Memo, **_: Any) -> None:
     """A node appeared, went, or was relabelled: every program re-selects on the next tick.
-    (Heartbeats and status changes of a Node change nothing here.)"""
+    (Heartbeats and status changes of a Node change nothing here.) A deleted Node's objects
+    are removed and released at once: no agent will do it."""
     memo.state.node_seen(name, None if type == "DELETED" else labels)
+    if type == "DELETED":
+        removed = memo.state.controller.node_deleted(name)
+        if removed:
+            logging.getLogger("bpfglobals.operator").info(
+                "node %s deleted: released %d BpfProgramNode(s)", name, removed
+            )
 
 
 @kopf.on.create(GROUP, VERSION, PROGRAMS)
 @kopf.on.update(GROUP, VERSION, PROGRAMS, field="spec")
 @kopf.on.resume(GROUP, VERSION, PROGRAMS)
-def on_change(body: kopf.Body, node_labels: kopf.Index, memo: kopf.Memo, **_: Any) -> None:
-    _reconcile(memo.state, body, node_labels)
+def on_change(
+    body: kopf.Body, node_index: kopf.Index, object_index: kopf.Index, memo: kopf.Memo, **_: Any
+) -> None:
+    _reconcile(memo.state, body, node_index, object_index)
 
 
 @kopf.timer(GROUP, VERSION, PROGRAMS, interval=TICK)
-async def tick(body: kopf.Body, node_labels: kopf.Index, memo: kopf.Memo, **_: Any) -> None:
+async def tick(
+    body: kopf.Body, node_index: kopf.Index, object_index: kopf.Index, memo: kopf.Memo, **_: Any
+) -> None:
     """Coalesces: however many node events arrived since the last tick, one reconcile. The
     check runs on the event loop; only real work takes one of kopf's worker threads."""
     state: OperatorState = memo.state
@@ -87,7 +123,7 @@ async def tick(body: kopf.Body, node_labels: kopf.Index, memo: kopf.Memo, **_: A
     if body["metadata"].get("deletionTimestamp") or not state.due(name):
         return
     loop = asyncio.get_running_loop()
-    await loop.run_in_executor(state.executor, _reconcile, state, body, node_labels)
+    await loop.run_in_executor(state.executor, _reconcile, state, body, node_index, object_index)
 
 
 @kopf.on.event(GROUP, VERSION, PROGRAM_NODES)
@@ -99,16 +135,46 @@ def on_node_object(body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
 
 
 @kopf.on.delete(GROUP, VERSION, PROGRAMS)
-def on_delete(name: str, memo: kopf.Memo, **_: Any) -> None:
+def on_delete(
+    name: str, node_index: kopf.Index, object_index: kopf.Index, memo: kopf.Memo, **_: Any
+) -> None:
     state: OperatorState = memo.state
-    remaining = state.controller.delete(name)
+    remaining = state.controller.delete(name, _nodes(node_index), _objects(object_index, name))
     if remaining:
         raise kopf.TemporaryError(f"waiting for {remaining} node(s) to detach", delay=1)
     state.forget(name)
 
 
-def run(kubeconfig: str | None = None, liveness: str | None = None) -> None:
+def run(
+    kubeconfig: str | None = None,
+    liveness: str | None = None,
+    lease: LeaseConfig | None = None,
+    node_grace: float = NODE_GRACE,
+    standby_health: Callable[[], Callable[[], None]] | None = None,
+) -> None:
+    """Run the operator; with `lease`, only once this process holds the Lease (a standby
+    waits, answering /healthz through `standby_health`, which returns its stop function)."""
     if kubeconfig:  # kopf logs in on its own (through $KUBECONFIG): the same cluster as ours
         os.environ["KUBECONFIG"] = kubeconfig
-    memo = kopf.Memo(kubeconfig=kubeconfig)
-    kopf.run(standalone=True, clusterwide=True, liveness_endpoint=liveness, memo=memo)
+    elector = None
+    if lease is not None:
+        load_config(kubeconfig)
+        identity = f"{socket.gethostname()}_{uuid.uuid4().hex[:8]}"
+        elector = LeaderElector(client.CoordinationV1Api(), lease, identity)
+        stop_health = standby_health() if standby_health else None
+        elector.acquire()
+        if stop_health:
+            stop_health()
+        elector.keep(_lost)
+    memo = kopf.Memo(kubeconfig=kubeconfig, node_grace=node_grace)
+    try:
+        kopf.run(standalone=True, clusterwide=True, liveness_endpoint=liveness, memo=memo)
+    finally:
+        if elector is not None:
+            elector.release()
+
+
+def _lost() -> None:
+    """Another operator may act from now on: stop without a single further write."""
+    logging.getLogger("bpfglobals.operator").error("leadership lost: exiting")
+    os._exit(1)
