@@ -124,7 +124,9 @@ class ProgramController:
         selector = m.node_selector if m is not None else None
         labels = {n: i.labels for n, i in nodes.items()}
         selected = [] if selector is None else select_nodes(selector, labels)
-        live = by_node(self._node_objects(name) if objects is None else objects)
+        objects = self._node_objects(name) if objects is None else objects
+        self._release_abandoned(objects, nodes)
+        live = by_node(objects)
         view = self.expected.overlay(name, live)
         if m is not None and invalid is None:
             self._roll(body, desired, selected, view, nodes, m.rollout.max_unavailable)
@@ -273,19 +275,17 @@ class ProgramController:
         return False
 
     def _release(self, obj: NodeObject) -> None:
-        """Drop the agent's finalizer: only if the object is as seen (a conflict: next tick)."""
-        rest = [f for f in obj.finalizers if f != NODE_FINALIZER]
+        """Drop the agent's finalizer, and only it: the patch tests that it is still where the
+        view saw it (if the list changed meanwhile, the next reconcile tries again)."""
+        i = obj.finalizers.index(NODE_FINALIZER)
+        path = f"/metadata/finalizers/{i}"
         try:
             self.api.patch(
                 PROGRAM_NODES,
                 obj.name,
                 [
-                    {
-                        "op": "test",
-                        "path": "/metadata/resourceVersion",
-                        "value": obj.resource_version,
-                    },
-                    {"op": "replace", "path": "/metadata/finalizers", "value": rest},
+                    {"op": "test", "path": path, "value": NODE_FINALIZER},
+                    {"op": "remove", "path": path},
                 ],
             )
             API_WRITES.labels("operator", "finalizer").inc()
@@ -293,6 +293,13 @@ class ProgramController:
         except Exception as e:
             if getattr(e, "status", None) not in (404, 409, 422):
                 raise
+
+    def _release_abandoned(self, objects: list[NodeObject], nodes: Nodes) -> None:
+        """Objects being deleted whose node's agent cannot finish them: release (retried on
+        every reconcile, so a missed Node event or a failed patch heals)."""
+        for o in objects:
+            if o.deleting and o.waits_for_agent:
+                self._retire(o, nodes)
 
     def delete(
         self, name: str, nodes: Nodes | None = None, objects: list[NodeObject] | None = None
