@@ -78,6 +78,7 @@ class NodeAgent:
         self.objects: dict[str, dict] = {}  # latest seen, by object name
         self.stop = threading.Event()
         self.lists = 0  # LISTs made (steady state: one per process, and one per 410)
+        self.version: str | None = None  # the resourceVersion the next watch resumes from
         self.resync = RESYNC
 
     # -- the loop -------------------------------------------------------------------------------
@@ -86,20 +87,20 @@ class NodeAgent:
         worker = threading.Thread(target=self._worker, daemon=True, name="reconcile")
         worker.start()
         self.health.watch_worker(worker)
-        backoff, version = 1.0, None
+        backoff = 1.0
         while not self.stop.is_set():
             try:
-                if version is None:
-                    version = self._relist()
+                if self.version is None:
+                    self.version = self._relist()
                     log.info(
                         "connected: %d BpfProgramNode(s) for %s", len(self.objects), self.node_name
                     )
-                version = self._watch(version)
+                self.version = self._watch(self.version)
                 backoff = 1.0
             except client.ApiException as e:
                 if e.status == 410:  # our version was compacted away: the one reason to relist
-                    log.info("watch: resourceVersion %s is gone; relisting", version)
-                    version = None
+                    log.info("watch: resourceVersion %s is gone; relisting", self.version)
+                    self.version = None
                     continue
                 self._retry(e, backoff)
                 backoff = min(backoff * 2, 30.0)
