@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import json
 import shutil
+import signal
 import sys
 import tempfile
 from pathlib import Path
@@ -37,6 +38,7 @@ def main() -> None:
     ap.add_argument("--programs", type=int, default=10)
     ap.add_argument("--timeout", type=float, default=1800, help="seconds per phase")
     args = ap.parse_args()
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # clean up on a plain kill too
     tmp = Path(tempfile.mkdtemp(prefix="bpfg-scale-sim-"))
     cluster = DevCluster(str(tmp / "cluster"))
     info = cluster.up()

@@ -108,6 +108,11 @@ class NodeAgent:
                 self._retry(e, backoff)
                 backoff = min(backoff * 2, 30.0)
 
+    def close(self) -> None:
+        """Stop the loops (the watch ends with its request, the worker at once)."""
+        self.stop.set()
+        self.queue.put(GC)
+
     def _retry(self, e: Exception, backoff: float) -> None:
         """Resume the watch (from the version held) after `backoff` seconds."""
         log.warning("watch failed (%s); retrying in %.0fs", e, backoff)
@@ -171,13 +176,14 @@ class NodeAgent:
         return w.resource_version or version
 
     def _worker(self) -> None:
-        last = time.monotonic()
+        # Sleeps until work or the next resync (no polling: a simulator runs thousands).
+        due = time.monotonic() + self.resync
         while not self.stop.is_set():
-            if time.monotonic() - last > self.resync:
-                last = time.monotonic()
+            if time.monotonic() >= due:
+                due = time.monotonic() + self.resync
                 self._resync()
             try:
-                name = self.queue.get(timeout=1)
+                name = self.queue.get(timeout=max(due - time.monotonic(), 0.01))
             except queue.Empty:
                 continue
             if name == GC:

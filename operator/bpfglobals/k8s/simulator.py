@@ -34,6 +34,9 @@ from bpfglobals.node.manifest import BpfProgramManifest, config_hash
 from bpfglobals.node.status import AppliedStatus, LinkStatus, ProgramStatus
 
 LABEL_SIM = "bpfglobals.io/sim"
+# A real agent re-checks its few objects every 30 s; thousands in one process would spend the
+# machine on it, and with nothing in the kernel there is nothing to re-check.
+RESYNC = 600.0
 _ids = itertools.count(1000)
 _ids_lock = threading.Lock()
 
@@ -138,6 +141,7 @@ class Simulator:
         threading.stack_size(512 * 1024)  # thousands of threads: small stacks
         for name in names:
             agent = NodeAgent(self.api, name, SimulatedNode())  # type: ignore[arg-type]
+            agent.resync = RESYNC
             self.agents.append(agent)
             threading.Thread(target=agent.run, daemon=True, name=f"agent-{name}").start()
 
@@ -150,7 +154,7 @@ class Simulator:
 
     def stop(self) -> None:
         for a in self.agents:
-            a.stop.set()
+            a.close()
 
 
 def shared_api(kubeconfig: str | None, connections: int) -> Api:
