@@ -11,7 +11,7 @@ import uuid
 
 import pytest
 
-from bpfglobals.k8s import agent as agent_module
+from bpfglobals.k8s import informer
 from bpfglobals.k8s.agent import NodeAgent
 from bpfglobals.k8s.resources import (
     API_VERSION,
@@ -59,7 +59,7 @@ def applied_value(api, name: str):
 
 
 def test_watches_resume_from_their_version_without_listing(api, monkeypatch) -> None:
-    monkeypatch.setattr(agent_module, "WATCH_SECONDS", (1, 2))  # many watch requests
+    monkeypatch.setattr(informer, "WATCH_SECONDS", (1, 2))  # many watch requests
     node, program = f"watch-{uuid.uuid4().hex[:6]}", "resume"
     name = node_object_name(program, node)
     a = run_agent(api, node)

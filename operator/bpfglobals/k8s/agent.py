@@ -16,34 +16,24 @@ from __future__ import annotations
 import datetime
 import logging
 import queue
-import random
 import threading
 import time
 from typing import Any
 
-from kubernetes import client, watch
-
 from bpfglobals.errors import BpfGlobalsError
 from bpfglobals.k8s.client import Api, is_not_found
-from bpfglobals.k8s.metrics import API_LISTS, API_WRITES, DURATION, LOADED, RECONCILES, Health
+from bpfglobals.k8s.informer import Informer
+from bpfglobals.k8s.metrics import API_WRITES, DURATION, LOADED, RECONCILES, Health
 from bpfglobals.k8s.resources import (
-    GROUP,
     LABEL_NODE,
     NODE_FINALIZER,
     PROGRAM_NODES,
-    VERSION,
 )
 from bpfglobals.node.manifest import parse_spec
 from bpfglobals.node.reconcile import NodeReconciler
 
 log = logging.getLogger("bpfglobals.agent")
 RESYNC = 30.0  # seconds between re-checks of the node against the objects held (no API call)
-# A watch request ends after this many seconds (randomised, as client-go's reflector does, so
-# that thousands of agents do not reconnect in step) and resumes where it stopped.
-WATCH_SECONDS = (240, 300)
-# No byte for this long (the apiserver sends a bookmark about once a minute): the connection
-# is dead (a partition that drops packets silently); resume on a new one.
-READ_TIMEOUT = 90
 GC = ""  # queued: collect garbage (an object went away)
 
 
@@ -76,10 +66,17 @@ class NodeAgent:
         self.health = health or Health()
         self.queue: queue.Queue[str] = queue.Queue()
         self.objects: dict[str, dict] = {}  # latest seen, by object name
-        self.stop = threading.Event()
-        self.lists = 0  # LISTs made (steady state: one per process, and one per 410)
-        self.version: str | None = None  # the resourceVersion the next watch resumes from
         self.resync = RESYNC
+        # Watches only objects labelled with this node's name (a server-side label selector).
+        self.informer = Informer(
+            api,
+            PROGRAM_NODES,
+            f"{LABEL_NODE}={node_name}",
+            self._listed,
+            self._event,
+            self.health.beat,
+        )
+        self.stop = self.informer.stop
 
     # -- the loop -------------------------------------------------------------------------------
 
@@ -87,53 +84,40 @@ class NodeAgent:
         worker = threading.Thread(target=self._worker, daemon=True, name="reconcile")
         worker.start()
         self.health.watch_worker(worker)
-        backoff = 1.0
-        while not self.stop.is_set():
-            try:
-                if self.version is None:
-                    self.version = self._relist()
-                    log.info(
-                        "connected: %d BpfProgramNode(s) for %s", len(self.objects), self.node_name
-                    )
-                self.version = self._watch(self.version)
-                backoff = 1.0
-            except client.ApiException as e:
-                if e.status == 410:  # our version was compacted away: the one reason to relist
-                    log.info("watch: resourceVersion %s is gone; relisting", self.version)
-                    self.version = None
-                    continue
-                self._retry(e, backoff)
-                backoff = min(backoff * 2, 30.0)
-            except Exception as e:  # apiserver gone, connection reset, ...: programs keep running
-                self._retry(e, backoff)
-                backoff = min(backoff * 2, 30.0)
+        self.informer.run()
+
+    @property
+    def lists(self) -> int:
+        return self.informer.lists
+
+    @property
+    def version(self) -> str | None:
+        return self.informer.version
+
+    @version.setter
+    def version(self, value: str | None) -> None:
+        self.informer.version = value
 
     def close(self) -> None:
         """Stop the loops (the watch ends with its request, the worker at once)."""
         self.stop.set()
         self.queue.put(GC)
 
-    def _retry(self, e: Exception, backoff: float) -> None:
-        """Resume the watch (from the version held) after `backoff` seconds."""
-        log.warning("watch failed (%s); retrying in %.0fs", e, backoff)
-        # Alive and retrying: an apiserver outage must not make kubelet restart agents.
-        self.health.beat()
-        self.stop.wait(backoff)
-
-    def _selector(self) -> str:
-        return f"{LABEL_NODE}={self.node_name}"
-
-    def _relist(self) -> str:
-        listing = self.api.list(PROGRAM_NODES, self._selector())
-        self.lists += 1
-        API_LISTS.labels("agent").inc()
-        self.health.beat()
-        seen = {o["metadata"]["name"]: o for o in listing["items"]}
-        self.objects = seen
+    def _listed(self, items: list[dict]) -> None:
+        self.objects = {o["metadata"]["name"]: o for o in items}
+        log.info("connected: %d BpfProgramNode(s) for %s", len(self.objects), self.node_name)
         self.collect_garbage()
-        for name in seen:
+        for name in self.objects:
             self.queue.put(name)
-        return listing["metadata"]["resourceVersion"]
+
+    def _event(self, kind: str, obj: dict) -> None:
+        name = obj["metadata"]["name"]
+        if kind == "DELETED":
+            self.objects.pop(name, None)
+            self.queue.put(GC)
+        else:
+            self.objects[name] = obj
+            self.queue.put(name)
 
     def collect_garbage(self) -> list[str]:
         """Remove what no BpfProgramNode of this node owns. Objects being deleted still own
@@ -146,34 +130,6 @@ class NodeAgent:
 
     def _in_flight_programs(self) -> set[str]:
         return {o["spec"]["bpfProgram"] for o in self.objects.values()}
-
-    def _watch(self, version: str) -> str:
-        """One watch request from `version`; returns the version to resume from."""
-        w = watch.Watch()
-        for ev in w.stream(
-            self.api.custom.list_cluster_custom_object,
-            GROUP,
-            VERSION,
-            PROGRAM_NODES,
-            label_selector=self._selector(),
-            resource_version=version,
-            allow_watch_bookmarks=True,
-            timeout_seconds=random.randint(*WATCH_SECONDS),
-            _request_timeout=(10, READ_TIMEOUT),
-        ):
-            self.health.beat()
-            kind, obj = ev["type"], ev["object"]
-            if kind == "DELETED":
-                self.objects.pop(obj["metadata"]["name"], None)
-                self.queue.put(GC)
-            elif kind != "BOOKMARK":
-                name = obj["metadata"]["name"]
-                self.objects[name] = obj
-                self.queue.put(name)
-            if self.stop.is_set():
-                w.stop()
-        # the server ended the request (its timeout): resume from the last version seen
-        return w.resource_version or version
 
     def _worker(self) -> None:
         # Sleeps until work or the next resync (no polling: a simulator runs thousands).

@@ -13,11 +13,13 @@ from __future__ import annotations
 import dataclasses
 import threading
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from bpfglobals.k8s.resources import NODE_FINALIZER
+from bpfglobals.k8s.client import Api
+from bpfglobals.k8s.informer import Informer
+from bpfglobals.k8s.resources import NODE_FINALIZER, PROGRAM_NODES
 
 
 @dataclass(frozen=True)
@@ -102,3 +104,52 @@ class Expectations:
                 else:
                     view[node] = dataclasses.replace(seen, spec_hash=want)
         return view
+
+
+class NodeObjectCache:
+    """Every BpfProgramNode as a compact record, by program, kept current by one `Informer`
+    (paged list, then a resumed watch); `on_change(program)` is called on each event."""
+
+    def __init__(self, api: Api, on_change: Callable[[str], None]) -> None:
+        self._lock = threading.Lock()
+        self._by_program: dict[str, dict[str, NodeObject]] = {}
+        self.on_change = on_change
+        self.informer = Informer(
+            api, PROGRAM_NODES, "", self._listed, self._event, component="operator"
+        )
+
+    def start(self) -> threading.Thread:
+        t = threading.Thread(target=self.informer.run, daemon=True, name="node-objects")
+        t.start()
+        return t
+
+    @property
+    def synced(self) -> bool:
+        return self.informer.synced.is_set()
+
+    def objects(self, program: str) -> list[NodeObject]:
+        with self._lock:
+            return list(self._by_program.get(program, {}).values())
+
+    def _listed(self, items: list[dict]) -> None:
+        fresh: dict[str, dict[str, NodeObject]] = {}
+        for body in items:
+            o = node_object(body)
+            fresh.setdefault(o.program, {})[o.name] = o
+        with self._lock:
+            changed = set(fresh) | set(self._by_program)
+            self._by_program = fresh
+        for program in changed:
+            self.on_change(program)
+
+    def _event(self, kind: str, body: dict) -> None:
+        o = node_object(body)
+        with self._lock:
+            mine = self._by_program.setdefault(o.program, {})
+            if kind == "DELETED":
+                mine.pop(o.name, None)
+                if not mine:
+                    del self._by_program[o.program]
+            else:
+                mine[o.name] = o
+        self.on_change(o.program)

@@ -21,10 +21,10 @@ from kubernetes import client
 from bpfglobals.k8s.client import Api, load_config
 from bpfglobals.k8s.controller import ProgramController
 from bpfglobals.k8s.leader import LeaderElector, LeaseConfig
-from bpfglobals.k8s.node_objects import NodeObject, node_object
+from bpfglobals.k8s.node_objects import NodeObjectCache
 from bpfglobals.k8s.nodes import NODE_GRACE, NodeInfo, node_info
 from bpfglobals.k8s.operator_state import OperatorState
-from bpfglobals.k8s.resources import GROUP, PROGRAM_FINALIZER, PROGRAM_NODES, PROGRAMS, VERSION
+from bpfglobals.k8s.resources import GROUP, PROGRAM_FINALIZER, PROGRAMS, VERSION
 
 TICK = 0.5
 RESYNC = 15.0
@@ -43,8 +43,13 @@ def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> None:
     # One controller, made before any handler runs: its per-object locks must be shared by
     # the create handler and the timer that kopf starts for the same object at once. Kept in
     # the memo, which every handler's memo (a shallow copy) refers to.
-    controller = ProgramController(Api.create(), memo.get("node_grace", NODE_GRACE))
+    api = Api.create()
+    controller = ProgramController(api, memo.get("node_grace", NODE_GRACE))
     memo.state = OperatorState(controller, settings.execution.executor, RESYNC)
+    # The BpfProgramNodes, watched by our own informer rather than kopf's: compact records,
+    # paged lists, and a node reporting progress only marks its program for the next tick.
+    memo.objects = NodeObjectCache(api, memo.state.mark)
+    memo.objects.start()
 
 
 def _quiet_ticks(record: logging.LogRecord) -> bool:
@@ -56,20 +61,22 @@ def _nodes(index: kopf.Index) -> dict[str, NodeInfo]:
     return {node: next(iter(store)) for node, store in index.items()}
 
 
-def _objects(index: kopf.Index, program: str) -> list[NodeObject]:
-    return list(index.get(program, ()))
+def _synced(objects: NodeObjectCache) -> None:
+    if not objects.synced:  # acting on a partial view could delete, or wait on, nothing
+        raise kopf.TemporaryError("waiting for the first list of BpfProgramNodes", delay=1)
 
 
 def _reconcile(
-    state: OperatorState, body: kopf.Body, nodes: kopf.Index, objects: kopf.Index
+    state: OperatorState, body: kopf.Body, nodes: kopf.Index, objects: NodeObjectCache
 ) -> None:
     def event(reason: str, message: str) -> None:
         kopf.warn(body, reason=reason, message=message)
 
     name = body["metadata"]["name"]
+    _synced(objects)
     state.starting(name)
     try:
-        state.controller.reconcile(body, event, _nodes(nodes), _objects(objects, name))
+        state.controller.reconcile(body, event, _nodes(nodes), objects.objects(name))
     except Exception as e:  # API hiccups: retry soon rather than after kopf's default minute
         state.failed(name)
         raise kopf.TemporaryError(f"reconcile failed: {e}", delay=1) from e
@@ -80,13 +87,6 @@ def node_index(name: str, labels: kopf.Labels, status: kopf.Status, **_: Any) ->
     """Every Node's labels and readiness, kept current by kopf's watch: selection and deletes
     cost no API call."""
     return {name: node_info(labels, status)}
-
-
-@kopf.index(GROUP, VERSION, PROGRAM_NODES)
-def object_index(body: kopf.Body, **_: Any) -> dict[str, NodeObject]:
-    """Every BpfProgramNode, by program, as a compact record (the watch replaces a LIST of
-    every node's object on each reconcile)."""
-    return {(body.get("spec") or {}).get("bpfProgram", ""): node_object(body)}
 
 
 @kopf.on.event("", "v1", "nodes")
@@ -106,16 +106,12 @@ def on_node(name: str, labels: kopf.Labels, type: str | None, memo: kopf.Memo, *
 @kopf.on.create(GROUP, VERSION, PROGRAMS)
 @kopf.on.update(GROUP, VERSION, PROGRAMS, field="spec")
 @kopf.on.resume(GROUP, VERSION, PROGRAMS)
-def on_change(
-    body: kopf.Body, node_index: kopf.Index, object_index: kopf.Index, memo: kopf.Memo, **_: Any
-) -> None:
-    _reconcile(memo.state, body, node_index, object_index)
+def on_change(body: kopf.Body, node_index: kopf.Index, memo: kopf.Memo, **_: Any) -> None:
+    _reconcile(memo.state, body, node_index, memo.objects)
 
 
 @kopf.timer(GROUP, VERSION, PROGRAMS, interval=TICK)
-async def tick(
-    body: kopf.Body, node_index: kopf.Index, object_index: kopf.Index, memo: kopf.Memo, **_: Any
-) -> None:
+async def tick(body: kopf.Body, node_index: kopf.Index, memo: kopf.Memo, **_: Any) -> None:
     """Coalesces: however many node events arrived since the last tick, one reconcile. The
     check runs on the event loop; only real work takes one of kopf's worker threads."""
     state: OperatorState = memo.state
@@ -123,23 +119,14 @@ async def tick(
     if body["metadata"].get("deletionTimestamp") or not state.due(name):
         return
     loop = asyncio.get_running_loop()
-    await loop.run_in_executor(state.executor, _reconcile, state, body, node_index, object_index)
-
-
-@kopf.on.event(GROUP, VERSION, PROGRAM_NODES)
-def on_node_object(body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
-    """A node reported progress: reconcile its program on the next tick."""
-    owner = (body.get("spec") or {}).get("bpfProgram")
-    if owner:
-        memo.state.mark(owner)
+    await loop.run_in_executor(state.executor, _reconcile, state, body, node_index, memo.objects)
 
 
 @kopf.on.delete(GROUP, VERSION, PROGRAMS)
-def on_delete(
-    name: str, node_index: kopf.Index, object_index: kopf.Index, memo: kopf.Memo, **_: Any
-) -> None:
+def on_delete(name: str, node_index: kopf.Index, memo: kopf.Memo, **_: Any) -> None:
     state: OperatorState = memo.state
-    remaining = state.controller.delete(name, _nodes(node_index), _objects(object_index, name))
+    _synced(memo.objects)
+    remaining = state.controller.delete(name, _nodes(node_index), memo.objects.objects(name))
     if remaining:
         raise kopf.TemporaryError(f"waiting for {remaining} node(s) to detach", delay=1)
     state.forget(name)
