@@ -9,7 +9,6 @@ it: its Ready condition Unknown, with a lastTransitionTime in the past.
 from __future__ import annotations
 
 import datetime
-import hashlib
 import json
 import os
 import subprocess
@@ -29,35 +28,20 @@ from bpfglobals.k8s.resources import (
     node_object_name,
 )
 from tests.e2e.test_operator import xdp_drop, xdp_ids
-from tests.support.stack import Stack, wait_for
+from tests.support.stack import Stack, running_stack, wait_for
 
 NODES = 3
 
 
 @pytest.fixture(scope="module")
 def stack(control_plane, kubectl, tmp_path_factory, bpf_object):
-    s = Stack(control_plane, kubectl, tmp_path_factory.mktemp("lifecycle"))
-    try:
-        for i in range(NODES):
-            s.start_agent(s.add_node(i))
-        s.start_operator("operator")
-        s.start_operator("operator-2")  # a standby: only the Lease holder reconciles
-        elf = bpf_object("examples/xdp_drop.bpf.c")
-        s.elf_sha = hashlib.sha256(elf.read_bytes()).hexdigest()
-        kubectl(
-            "create",
-            "configmap",
-            f"xdp-drop-{s.tag}",
-            "-n",
-            "default",
-            f"--from-file=xdp_drop.bpf.o={elf}",
-        )
+    tmp = tmp_path_factory.mktemp("lifecycle")
+    # two operators: only the Lease holder reconciles, the other stands by
+    with running_stack(control_plane, kubectl, tmp, NODES, ("operator", "operator-2")) as s:
+        s.elf_sha = s.publish_elf("xdp-drop", bpf_object("examples/xdp_drop.bpf.c"))
         s.ghosts = []
+        s.on_close(lambda: s.ghosts and kubectl("delete", "node", *s.ghosts, check=False))
         yield s
-    finally:
-        if getattr(s, "ghosts", None):
-            kubectl("delete", "node", *s.ghosts, "--ignore-not-found", check=False)
-        s.close()
 
 
 def ghost(stack: Stack, suffix: str) -> str:

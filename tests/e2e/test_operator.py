@@ -18,7 +18,7 @@ import yaml
 from bpfglobals.devcluster.cluster import free_port
 from bpfglobals.k8s.resources import node_object_name
 from tests.support.bpftool import bpftool, percpu_sum, section_vars
-from tests.support.stack import Stack, wait_for
+from tests.support.stack import Stack, running_stack, wait_for
 from tests.support.tcp_proxy import TcpProxy
 
 NODES = 3
@@ -26,34 +26,10 @@ NODES = 3
 
 @pytest.fixture(scope="module")
 def stack(control_plane, kubectl, tmp_path_factory, bpf_object):
-    s = Stack(control_plane, kubectl, tmp_path_factory.mktemp("stack"))
-    try:
-        for i in range(NODES):
-            s.start_agent(s.add_node(i))
-        s.start_operator()
-        elf = bpf_object("examples/xdp_drop.bpf.c")
-        s.elf_sha = hashlib.sha256(elf.read_bytes()).hexdigest()
-        kubectl(
-            "create",
-            "configmap",
-            f"xdp-drop-{s.tag}",
-            "-n",
-            "default",
-            f"--from-file=xdp_drop.bpf.o={elf}",
-        )
-        prune = bpf_object("prune")
-        s.prune_sha = hashlib.sha256(prune.read_bytes()).hexdigest()
-        kubectl(
-            "create",
-            "configmap",
-            f"prune-{s.tag}",
-            "-n",
-            "default",
-            f"--from-file=prune.bpf.o={prune}",
-        )
+    with running_stack(control_plane, kubectl, tmp_path_factory.mktemp("stack"), NODES) as s:
+        s.elf_sha = s.publish_elf("xdp-drop", bpf_object("examples/xdp_drop.bpf.c"))
+        s.prune_sha = s.publish_elf("prune", bpf_object("prune"))
         yield s
-    finally:
-        s.close()
 
 
 def cluster_program(

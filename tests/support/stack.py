@@ -3,13 +3,15 @@ bpffs root and network namespace): shared by the e2e tests and bench/scale.py.""
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
 import json
 import os
 import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from tests.support.netns import node_pair
@@ -163,6 +165,20 @@ class Stack:
             p.kill()
             p.wait()
 
+    def publish_elf(self, config_map: str, elf: Path) -> str:
+        """ConfigMap `config_map`-TAG holding `elf` under key `config_map`.bpf.o (dashes as
+        underscores), as the BpfPrograms of `tests/e2e` expect; returns the ELF's sha256."""
+        key = f"{config_map.replace('-', '_')}.bpf.o"
+        self.kubectl(
+            "create",
+            "configmap",
+            f"{config_map}-{self.tag}",
+            "-n",
+            "default",
+            f"--from-file={key}={elf}",
+        )
+        return hashlib.sha256(elf.read_bytes()).hexdigest()
+
     def program(self, name: str) -> dict:
         return json.loads(self.kubectl("get", "bpfprogram", name, "-o", "json").stdout)
 
@@ -179,3 +195,19 @@ class Stack:
 
     def logs(self) -> str:
         return "\n".join(f"--- {f.name}\n{f.read_text()[-3000:]}" for f in self.tmp.glob("*.log"))
+
+
+@contextlib.contextmanager
+def running_stack(
+    control_plane, kubectl, tmp: Path, nodes: int, operators: tuple[str, ...] = ("operator",)
+) -> Iterator[Stack]:
+    """A Stack with `nodes` agents and the named operator processes, closed afterwards."""
+    s = Stack(control_plane, kubectl, tmp)
+    try:
+        for i in range(nodes):
+            s.start_agent(s.add_node(i))
+        for name in operators:
+            s.start_operator(name)
+        yield s
+    finally:
+        s.close()

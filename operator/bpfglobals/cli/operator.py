@@ -36,6 +36,9 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
+NODE_GRACE_HELP = "seconds a Node may be NotReady before deletes stop waiting for its agent"
+
+
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("operator", help=help_for("operator"))
     p.add_argument("--kubeconfig", help="default: in-cluster, $KUBECONFIG, ~/.kube/config")
@@ -54,13 +57,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         default="",
         help="the Lease's namespace (default $POD_NAMESPACE, else default)",
     )
-    p.add_argument("--leader-elect-lease-duration", type=float, default=15.0, help="seconds")
-    p.add_argument("--leader-elect-renew-deadline", type=float, default=10.0, help="seconds")
-    p.add_argument("--leader-elect-retry-period", type=float, default=2.0, help="seconds")
-    p.add_argument(
-        "--node-grace",
-        type=float,
-        default=300.0,
-        help="seconds a Node may be NotReady before deletes stop waiting for its agent",
-    )
+    for timing, default in (("lease-duration", 15), ("renew-deadline", 10), ("retry-period", 2)):
+        p.add_argument(f"--leader-elect-{timing}", type=float, default=default, help="seconds")
+    p.add_argument("--node-grace", type=float, default=300.0, help=NODE_GRACE_HELP)
     p.set_defaults(func=run)
