@@ -71,7 +71,9 @@ class Expectations:
     not reflected yet; forgotten once it has, or after `ttl` seconds (a lost event must not
     pin a stale belief forever)."""
 
-    def __init__(self, ttl: float = 30.0) -> None:
+    # A create of a whole cluster's objects takes minutes under load: the watch may show the
+    # first ones late, and a belief dropped too early means a duplicate create (a 409).
+    def __init__(self, ttl: float = 120.0) -> None:
         self.ttl = ttl
         self._lock = threading.Lock()
         self._pending: dict[tuple[str, str], tuple[str | None, float]] = {}
