@@ -291,6 +291,8 @@ class SpecRecorder:
         self.events: list[tuple[float, str, str, str | None, str | None]] = []
         self.w = watch.Watch()
         self.thread = threading.Thread(target=self._run, daemon=True)
+        self.stopped = False
+        self.error: Exception | None = None
 
     def start(self, version: str) -> SpecRecorder:
         self.version = version
@@ -298,6 +300,13 @@ class SpecRecorder:
         return self
 
     def _run(self) -> None:
+        try:
+            self._record()
+        except Exception as e:  # the stream closed by stop() ends here; anything else counts
+            if not self.stopped:
+                self.error = e
+
+    def _record(self) -> None:
         for ev in self.w.stream(
             self.api.list_cluster_custom_object,
             GROUP,
@@ -319,7 +328,9 @@ class SpecRecorder:
             )
 
     def stop(self) -> None:
+        self.stopped = True
         self.w.stop()
+        assert self.error is None, self.error  # the recording is complete
 
 
 def half_applied_at_each_step(events, initial: dict, desired: str) -> list[int]:
