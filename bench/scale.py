@@ -14,7 +14,6 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
-import re
 import shutil
 import sys
 import tempfile
@@ -26,27 +25,11 @@ sys.path.insert(0, str(ROOT))
 
 from tests.support.kubectl import kubectl_for  # noqa: E402
 from tests.support.progs import compile_bpf  # noqa: E402
+from tests.support.scale_sim import WRITE_VERBS, apiserver_requests  # noqa: E402
 from tests.support.stack import Stack, wait_for  # noqa: E402
 
 from bpfglobals.devcluster import DevCluster  # noqa: E402
 from bpfglobals.node.manifest import config_hash, parse_spec  # noqa: E402
-
-WRITE_VERBS = ("POST", "PUT", "PATCH", "DELETE")
-
-
-def writes(kubectl) -> dict[str, float]:
-    """Mutating requests served so far on our group, by resource[/subresource], verb, code."""
-    text = kubectl("get", "--raw", "/metrics").stdout
-    out: dict[str, float] = {}
-    for line in text.splitlines():
-        if not line.startswith("apiserver_request_total{") or 'group="bpfglobals.io"' not in line:
-            continue
-        labels = dict(re.findall(r'(\w+)="([^"]*)"', line))
-        if labels.get("verb") in WRITE_VERBS:
-            sub = "/" + labels["subresource"] if labels.get("subresource") else ""
-            key = f"{labels['resource']}{sub} {labels['verb']} {labels.get('code', '')}"
-            out[key] = out.get(key, 0) + float(line.rsplit(" ", 1)[1])
-    return out
 
 
 def main() -> None:
@@ -110,7 +93,7 @@ def rollout(kubectl, docs: list[dict], what: str, pairs: int) -> None:
     """Apply `docs` at once; report when the apply returned, when the operator had written every
     node object, when every agent had applied it, when every BpfProgram was Ready at its new
     generation, and the writes the apiserver served meanwhile."""
-    before = writes(kubectl)
+    before = apiserver_requests(kubectl, WRITE_VERBS)
     t = time.perf_counter()
     kubectl("apply", "-f", "-", input="\n---\n".join(json.dumps(d) for d in docs))
     marks = {"kubectl apply returned": time.perf_counter() - t}
@@ -143,7 +126,7 @@ def rollout(kubectl, docs: list[dict], what: str, pairs: int) -> None:
     wait_for(f"all Ready after {what}", progress, timeout=900)
     elapsed = time.perf_counter() - t
     time.sleep(3)  # let trailing status writes land before counting
-    after = writes(kubectl)
+    after = apiserver_requests(kubectl, WRITE_VERBS)
     delta = {k: v - before.get(k, 0) for k, v in after.items() if v > before.get(k, 0)}
     total = sum(delta.values())
     print(f"  {what}: apply -> all Ready {elapsed:.1f} s ({pairs / elapsed:.1f} pairs/s)")

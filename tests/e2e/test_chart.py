@@ -149,8 +149,16 @@ OPERATOR_MAY = [
     ("get", f"secrets/{RELEASE}-webhook-tls", "-n", NS),
     ("update", f"secrets/{RELEASE}-webhook-tls", "-n", NS),
     ("patch", f"validatingwebhookconfigurations.admissionregistration.k8s.io/{RELEASE}-bpfglobals"),
+    ("create", "leases.coordination.k8s.io", "-n", NS),
+    ("get", f"leases.coordination.k8s.io/{RELEASE}-operator", "-n", NS),
+    ("update", f"leases.coordination.k8s.io/{RELEASE}-operator", "-n", NS),
 ]
 OPERATOR_MAY_NOT = [
+    # the Lease verbs are granted in the release namespace only, and only on its Lease
+    ("create", "leases.coordination.k8s.io", "-n", "default"),
+    ("update", f"leases.coordination.k8s.io/{RELEASE}-operator", "-n", "kube-system"),
+    ("update", "leases.coordination.k8s.io/someone-else", "-n", NS),
+    ("get", "leases.coordination.k8s.io", "-A"),
     ("delete", "bpfprograms.bpfglobals.io"),
     ("get", "secrets", "-n", NS),
     ("patch", "nodes"),
@@ -254,6 +262,22 @@ def test_agent_pod_security(rendered) -> None:
     assert op["securityContext"]["runAsNonRoot"] is True
     assert op["containers"][0]["securityContext"]["capabilities"] == {"drop": ["ALL"]}
     assert not any("privileged: true" in yaml.safe_dump(d) for d in rendered)
+
+
+def test_the_operator_runs_two_replicas_with_leader_election_and_a_pdb(rendered) -> None:
+    dep = by_kind(rendered, "Deployment")[0]
+    assert dep["spec"]["replicas"] == 2
+    args = dep["spec"]["template"]["spec"]["containers"][0]["args"]
+    assert "--leader-elect" in args
+    assert {
+        "--leader-elect-lease-duration=15",
+        "--leader-elect-renew-deadline=10",
+        "--leader-elect-retry-period=2",
+        f"--leader-elect-resource-name={RELEASE}-operator",
+    } <= set(args)
+    pdb = by_kind(rendered, "PodDisruptionBudget")[0]
+    assert pdb["metadata"]["namespace"] == NS and pdb["spec"]["maxUnavailable"] == 1
+    assert pdb["spec"]["selector"]["matchLabels"] == dep["spec"]["selector"]["matchLabels"]
 
 
 def test_the_image_packages_the_project(tmp_path) -> None:

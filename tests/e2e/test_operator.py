@@ -18,7 +18,7 @@ import yaml
 from bpfglobals.devcluster.cluster import free_port
 from bpfglobals.k8s.resources import node_object_name
 from tests.support.bpftool import bpftool, percpu_sum, section_vars
-from tests.support.stack import Stack, wait_for
+from tests.support.stack import Stack, running_stack, wait_for
 from tests.support.tcp_proxy import TcpProxy
 
 NODES = 3
@@ -26,36 +26,18 @@ NODES = 3
 
 @pytest.fixture(scope="module")
 def stack(control_plane, kubectl, tmp_path_factory, bpf_object):
-    s = Stack(control_plane, kubectl, tmp_path_factory.mktemp("stack"))
-    try:
-        for i in range(NODES):
-            s.start_agent(s.add_node(i))
-        # without its webhook: these tests show the status-side validation (the backstop
-        # when the webhook could not check an object; tests/e2e/test_webhook.py has the rest)
-        s.start_operator("--no-webhook")
-        elf = bpf_object("examples/xdp_drop.bpf.c")
-        s.elf_sha = hashlib.sha256(elf.read_bytes()).hexdigest()
-        kubectl(
-            "create",
-            "configmap",
-            f"xdp-drop-{s.tag}",
-            "-n",
-            "default",
-            f"--from-file=xdp_drop.bpf.o={elf}",
-        )
-        prune = bpf_object("prune")
-        s.prune_sha = hashlib.sha256(prune.read_bytes()).hexdigest()
-        kubectl(
-            "create",
-            "configmap",
-            f"prune-{s.tag}",
-            "-n",
-            "default",
-            f"--from-file=prune.bpf.o={prune}",
-        )
+    # without its webhook: these tests show the status-side validation (the backstop when the
+    # webhook could not check an object; tests/e2e/test_webhook.py has the rest)
+    with running_stack(
+        control_plane,
+        kubectl,
+        tmp_path_factory.mktemp("stack"),
+        NODES,
+        operator_flags=("--no-webhook",),
+    ) as s:
+        s.elf_sha = s.publish_elf("xdp-drop", bpf_object("examples/xdp_drop.bpf.c"))
+        s.prune_sha = s.publish_elf("prune", bpf_object("prune"))
         yield s
-    finally:
-        s.close()
 
 
 def cluster_program(

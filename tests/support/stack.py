@@ -4,6 +4,7 @@ bpffs root and network namespace): shared by the e2e tests and bench/scale.py.""
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import os
 import shutil
@@ -134,13 +135,31 @@ class Stack:
 
         wait_for("agents connected", connected, timeout)
 
-    def start_operator(self, *extra: str) -> None:
+    # Short leases: a test that kills an operator must not wait 15 s for the next one.
+    LEASE = (
+        "--leader-elect-lease-duration=4",
+        "--leader-elect-renew-deadline=3",
+        "--leader-elect-retry-period=1",
+    )
+    NODE_GRACE = 5.0  # seconds a NotReady node is waited on by deletes
+
+    def start_operator(self, *extra: str, name: str = "operator") -> None:
         """`extra`: more `bpfglobals operator` flags (e.g. --no-webhook)."""
-        log = open(self.tmp / "operator.log", "ab")  # noqa: SIM115 - the child owns it
-        self.procs["operator"] = subprocess.Popen(
+        log = open(self.tmp / f"{name}.log", "ab")  # noqa: SIM115 - the child owns it
+        self.procs[name] = subprocess.Popen(
             [
-                *(CLI, "operator", "--listen", "127.0.0.1"),
-                *("--metrics-port", "0", "--health-port", "0", *extra),
+                CLI,
+                "operator",
+                "--listen",
+                "127.0.0.1",
+                "--metrics-port",
+                "0",
+                "--health-port",
+                "0",
+                f"--leader-elect-resource-name=bpfglobals-{self.tag}",
+                *self.LEASE,
+                f"--node-grace={self.NODE_GRACE}",
+                *extra,
             ],
             stdout=log,
             stderr=subprocess.STDOUT,
@@ -156,6 +175,20 @@ class Stack:
         except subprocess.TimeoutExpired:
             p.kill()
             p.wait()
+
+    def publish_elf(self, config_map: str, elf: Path) -> str:
+        """ConfigMap `config_map`-TAG holding `elf` under key `config_map`.bpf.o (dashes as
+        underscores), as the BpfPrograms of `tests/e2e` expect; returns the ELF's sha256."""
+        key = f"{config_map.replace('-', '_')}.bpf.o"
+        self.kubectl(
+            "create",
+            "configmap",
+            f"{config_map}-{self.tag}",
+            "-n",
+            "default",
+            f"--from-file={key}={elf}",
+        )
+        return hashlib.sha256(elf.read_bytes()).hexdigest()
 
     def program(self, name: str) -> dict:
         return json.loads(self.kubectl("get", "bpfprogram", name, "-o", "json").stdout)
@@ -191,3 +224,28 @@ def throwaway_stack(prefix: str) -> Iterator[Stack]:
         stack.close()
         cluster.down()
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def running_stack(
+    control_plane,
+    kubectl,
+    tmp: Path,
+    nodes: int,
+    operators: tuple[str, ...] = ("operator",),
+    operator_flags: tuple[str, ...] = (),
+) -> Iterator[Stack]:
+    """A Stack with `nodes` agents and the named operator processes, closed afterwards. With
+    several operators, none serves the webhook: off-cluster each would register itself under
+    one name (tests/e2e/test_webhook.py covers the webhook with one operator)."""
+    if len(operators) > 1 and "--no-webhook" not in operator_flags:
+        operator_flags = (*operator_flags, "--no-webhook")
+    s = Stack(control_plane, kubectl, tmp)
+    try:
+        for i in range(nodes):
+            s.start_agent(s.add_node(i))
+        for name in operators:
+            s.start_operator(*operator_flags, name=name)
+        yield s
+    finally:
+        s.close()

@@ -7,6 +7,7 @@ import pytest
 
 from bpfglobals.k8s.aggregate import aggregate, same_status
 from bpfglobals.k8s.controller import select_nodes
+from bpfglobals.k8s.node_objects import NodeObject, node_object
 from bpfglobals.k8s.resources import node_object_name
 from bpfglobals.k8s.rollout import NodeState, max_unavailable, plan_rollout
 from bpfglobals.node.manifest import config_hash, parse_spec
@@ -53,9 +54,11 @@ def test_deselected_nodes_are_deleted() -> None:
     assert plan.delete == ("n4", "n5") and plan.update == () and plan.create == ()
 
 
-def node_obj(spec_hash: str, status_hash: str | None, phase: str | None, **extra) -> dict:
+def node_obj(spec_hash: str, status_hash: str | None, phase: str | None, **extra) -> NodeObject:
     status = {"configHash": status_hash, "phase": phase, **extra} if phase else {}
-    return {"spec": {"configHash": spec_hash}, "status": status}
+    return node_object(
+        {"metadata": {"name": "p.n"}, "spec": {"configHash": spec_hash}, "status": status}
+    )
 
 
 def agg(nodes: dict, invalid: str | None = None, previous: dict | None = None, now="t1") -> dict:

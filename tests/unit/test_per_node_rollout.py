@@ -4,7 +4,7 @@ shows what each node's values resolved to (pure parts of the operator)."""
 from __future__ import annotations
 
 from bpfglobals.k8s.aggregate import aggregate
-from bpfglobals.k8s.controller import node_facts
+from bpfglobals.k8s.nodes import node_facts
 from bpfglobals.k8s.rollout import NodeState, plan_rollout
 from bpfglobals.node.per_node import NodeFacts
 

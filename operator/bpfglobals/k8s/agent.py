@@ -4,6 +4,11 @@ It watches only objects labelled with its node name (a server-side label selecto
 costs the apiserver the same whatever the cluster size), drives the node reconcile core, and
 writes each object's status only when it changed. Programs stay attached when the apiserver is
 unreachable: the agent retries with backoff and re-adopts pinned state on restart.
+
+In steady state an agent LISTs once: each watch resumes from the last resourceVersion it saw
+(watch bookmarks keep that current while nothing changes), and only `410 Gone` (the version
+was compacted away) makes it list again. Every `RESYNC` seconds it re-checks its node against
+the objects it holds (and removes what none asks for) without asking the apiserver.
 """
 
 from __future__ import annotations
@@ -15,23 +20,30 @@ import threading
 import time
 from typing import Any
 
-from kubernetes import watch
-
 from bpfglobals.errors import BpfGlobalsError
 from bpfglobals.k8s.client import Api, is_not_found
+from bpfglobals.k8s.informer import Informer
 from bpfglobals.k8s.metrics import API_WRITES, DURATION, LOADED, RECONCILES, Health
 from bpfglobals.k8s.resources import (
-    GROUP,
     LABEL_NODE,
     NODE_FINALIZER,
     PROGRAM_NODES,
-    VERSION,
 )
 from bpfglobals.node.manifest import parse_spec
 from bpfglobals.node.reconcile import NodeReconciler
 
 log = logging.getLogger("bpfglobals.agent")
-RESYNC = 30.0
+RESYNC = 30.0  # seconds between re-checks of the node against the objects held (no API call)
+GC = ""  # queued: collect garbage (an object went away)
+
+
+def id_columns(programs: list[dict[str, Any]]) -> dict[str, str]:
+    """The kernel IDs as `kubectl get bpfprogramnodes` shows them (a printer column shows
+    one value of a list; these strings show all)."""
+    return {
+        "programIds": ",".join(str(p["id"]) for p in programs),
+        "linkIds": ",".join(str(link["id"]) for p in programs for link in p.get("links", [])),
+    }
 
 
 def _now() -> str:
@@ -54,7 +66,17 @@ class NodeAgent:
         self.health = health or Health()
         self.queue: queue.Queue[str] = queue.Queue()
         self.objects: dict[str, dict] = {}  # latest seen, by object name
-        self.stop = threading.Event()
+        self.resync = RESYNC
+        # Watches only objects labelled with this node's name (a server-side label selector).
+        self.informer = Informer(
+            api,
+            PROGRAM_NODES,
+            f"{LABEL_NODE}={node_name}",
+            self._listed,
+            self._event,
+            self.health.beat,
+        )
+        self.stop = self.informer.stop
 
     # -- the loop -------------------------------------------------------------------------------
 
@@ -62,36 +84,40 @@ class NodeAgent:
         worker = threading.Thread(target=self._worker, daemon=True, name="reconcile")
         worker.start()
         self.health.watch_worker(worker)
-        backoff, connected = 1.0, False
-        while not self.stop.is_set():
-            try:
-                version = self._relist()
-                if not connected:
-                    log.info(
-                        "connected: %d BpfProgramNode(s) for %s", len(self.objects), self.node_name
-                    )
-                backoff, connected = 1.0, True
-                self._watch(version)
-            except Exception as e:  # apiserver gone, watch expired, ...: programs keep running
-                connected = False
-                log.warning("watch failed (%s); retrying in %.0fs", e, backoff)
-                # Alive and retrying: an apiserver outage must not make kubelet restart agents.
-                self.health.beat()
-                self.stop.wait(backoff)
-                backoff = min(backoff * 2, 30.0)
+        self.informer.run()
 
-    def _selector(self) -> str:
-        return f"{LABEL_NODE}={self.node_name}"
+    @property
+    def lists(self) -> int:
+        return self.informer.lists
 
-    def _relist(self) -> str:
-        listing = self.api.list(PROGRAM_NODES, self._selector())
-        self.health.beat()
-        seen = {o["metadata"]["name"]: o for o in listing["items"]}
-        self.objects = seen
+    @property
+    def version(self) -> str | None:
+        return self.informer.version
+
+    @version.setter
+    def version(self, value: str | None) -> None:
+        self.informer.version = value
+
+    def close(self) -> None:
+        """Stop the loops (the watch ends with its request, the worker at once)."""
+        self.stop.set()
+        self.queue.put(GC)
+
+    def _listed(self, items: list[dict]) -> None:
+        self.objects = {o["metadata"]["name"]: o for o in items}
+        log.info("connected: %d BpfProgramNode(s) for %s", len(self.objects), self.node_name)
         self.collect_garbage()
-        for name in seen:
+        for name in self.objects:
             self.queue.put(name)
-        return listing["metadata"]["resourceVersion"]
+
+    def _event(self, kind: str, obj: dict) -> None:
+        name = obj["metadata"]["name"]
+        if kind == "DELETED":
+            self.objects.pop(name, None)
+            self.queue.put(GC)
+        else:
+            self.objects[name] = obj
+            self.queue.put(name)
 
     def collect_garbage(self) -> list[str]:
         """Remove what no BpfProgramNode of this node owns. Objects being deleted still own
@@ -105,46 +131,39 @@ class NodeAgent:
     def _in_flight_programs(self) -> set[str]:
         return {o["spec"]["bpfProgram"] for o in self.objects.values()}
 
-    def _watch(self, version: str) -> None:
-        w = watch.Watch()
-        deadline = time.monotonic() + RESYNC
-        for ev in w.stream(
-            self.api.custom.list_cluster_custom_object,
-            GROUP,
-            VERSION,
-            PROGRAM_NODES,
-            label_selector=self._selector(),
-            resource_version=version,
-            timeout_seconds=int(RESYNC),
-            # A partition that drops packets silently must end the stream too, not hang it.
-            _request_timeout=(10, RESYNC + 15),
-        ):
-            self.health.beat()
-            obj = ev["object"]
-            name = obj["metadata"]["name"]
-            if ev["type"] == "DELETED":
-                self.objects.pop(name, None)
-            else:
-                self.objects[name] = obj
-                self.queue.put(name)
-            if self.stop.is_set() or time.monotonic() > deadline:
-                w.stop()
-        # the stream ended: relist (level-triggered resync) in the caller's loop
-
     def _worker(self) -> None:
+        # Sleeps until work or the next resync (no polling: a simulator runs thousands).
+        due = time.monotonic() + self.resync
         while not self.stop.is_set():
+            if time.monotonic() >= due:
+                due = time.monotonic() + self.resync
+                self._resync()
             try:
-                name = self.queue.get(timeout=1)
+                name = self.queue.get(timeout=max(due - time.monotonic(), 0.01))
             except queue.Empty:
+                continue
+            if name == GC:
+                self._safely(self.collect_garbage)
                 continue
             obj = self.objects.get(name)
             if obj is None:
                 continue
-            try:
-                with self.health.working(name):
-                    self.handle(obj)
-            except Exception:
-                log.exception("reconciling %s", name)
+            with self.health.working(name):
+                self._safely(self.handle, obj)
+
+    def _resync(self) -> None:
+        """Level-triggered, from what the watch delivered: remove what no object asks for, and
+        re-check every object (a program someone detached by hand comes back)."""
+        self._safely(self.collect_garbage)
+        for name in list(self.objects):
+            self.queue.put(name)
+
+    @staticmethod
+    def _safely(fn: Any, *args: Any) -> None:
+        try:
+            fn(*args)
+        except Exception:
+            log.exception("%s%s", getattr(fn, "__name__", fn), args[:1])
 
     # -- one object -----------------------------------------------------------------------------
 
@@ -167,6 +186,7 @@ class NodeAgent:
                     "loadedAt": applied["loadedAt"],
                     "programs": applied["programs"],
                     "maps": applied["maps"],
+                    **id_columns(applied["programs"]),
                     "conditions": [
                         {
                             "type": "Ready",

@@ -1,4 +1,9 @@
-"""The BpfProgram status from its node objects: phase, n/m, conditions, per-node facts.
+"""The BpfProgram status from its node objects: phase, counts, rollout state, conditions.
+
+Bounded whatever the cluster size: counts, the rollout state, and the nodes that failed or lag
+(at most `LISTED_NODES` of each, with their messages cut to `MESSAGE_CHARS`, and a count of the
+rest). The per-node facts (program, link and map IDs) live on each BpfProgramNode; the full
+`nodes[]` list is kept only while at most `FULL_STATUS_NODES` nodes are selected.
 
 Pure, so that the operator writes status only when this result changes (coalescing many node
 updates into one write) and so that it is unit-testable.
@@ -8,6 +13,12 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from typing import Any
+
+from bpfglobals.k8s.node_objects import NodeObject
+
+FULL_STATUS_NODES = 50  # up to this many selected nodes, status.nodes[] lists each of them
+LISTED_NODES = 10  # failed / lagging nodes named in status, each
+MESSAGE_CHARS = 256  # of each node's message in status
 
 
 def condition(
@@ -32,13 +43,34 @@ def condition(
     }
 
 
+def _entry(
+    name: str, obj: NodeObject | None, why: str | None, values: Mapping[str, Any] | None
+) -> dict[str, Any]:
+    o = obj or NodeObject("", name, "", None)
+    entry = {
+        "nodeName": name,
+        "phase": "Failed" if why is not None else (o.phase or "Pending"),
+        "configHash": o.status_hash,
+        "programs": list(o.programs),
+        "maps": dict(o.maps),
+        "message": why if why is not None else o.message,
+    }
+    if values is not None:  # what this node's values resolved to
+        entry["globals"] = dict(values)
+    return entry
+
+
+def _capped(entries: list[tuple[str, str]]) -> list[dict[str, str]]:
+    return [{"nodeName": n, "message": m[:MESSAGE_CHARS]} for n, m in entries[:LISTED_NODES]]
+
+
 def aggregate(
     *,
     generation: int,
     desired: str,
     elf_sha: str,
     selected: list[str],
-    nodes: Mapping[str, Mapping[str, Any]],
+    nodes: Mapping[str, NodeObject],
     previous: Mapping[str, Any],
     invalid: str | None,
     now: str,
@@ -46,57 +78,64 @@ def aggregate(
     per_node_values: Mapping[str, tuple[str, Mapping[str, Any]]] | None = None,
     unresolved: Mapping[str, str] | None = None,
 ) -> dict[str, Any]:
-    """`nodes`: node name -> its BpfProgramNode (spec and status) for selected nodes.
+    """`nodes`: node name -> its BpfProgramNode for selected nodes.
     `invalid_reason`: the Degraded reason of `invalid` (SignatureInvalid for signatures).
     With per-node values, `per_node_values`: node -> (its config hash, its resolved globals),
     and `unresolved`: node -> why its values could not be resolved (that node Failed)."""
-    ready, failed, per_node = [], [], []
+    ready, updated = 0, 0
+    failed: list[tuple[str, str]] = []
+    lagging: list[tuple[str, str]] = []
+    per_node, why_not = per_node_values or {}, unresolved or {}
     for name in sorted(selected):
-        obj = nodes.get(name) or {}
-        st = obj.get("status") or {}
-        spec_hash = (obj.get("spec") or {}).get("configHash")
-        want, values = (per_node_values or {}).get(name, (desired, None))
-        current = spec_hash == want and st.get("configHash") == want
-        why = (unresolved or {}).get(name)
-        if why is not None:
-            failed.append((name, why))
-        elif current and st.get("phase") == "Ready":
-            ready.append(name)
-        elif spec_hash == want and st.get("phase") == "Failed":
-            failed.append((name, st.get("message", "")))
-        entry = {
-            "nodeName": name,
-            "phase": "Failed" if why is not None else st.get("phase", "Pending"),
-            "configHash": st.get("configHash"),
-            "programs": st.get("programs", []),
-            "maps": st.get("maps", {}),
-            "message": why if why is not None else st.get("message", ""),
-        }
-        if values is not None:  # what this node's values resolved to
-            entry["globals"] = dict(values)
-        per_node.append(entry)
+        o = nodes.get(name)
+        want = per_node[name][0] if name in per_node else desired
+        spec_hash = o.spec_hash if o else None
+        if spec_hash == want:
+            updated += 1
+        if name in why_not:
+            failed.append((name, why_not[name]))
+        elif o and spec_hash == want and o.status_hash == want and o.phase == "Ready":
+            ready += 1
+        elif o and spec_hash == want and o.phase == "Failed":
+            failed.append((name, o.message))
+        else:
+            lagging.append((name, (o.message if o else "") or (o.phase if o else "") or "Pending"))
     total = len(selected)
     prev = list(previous.get("conditions") or [])
     if invalid:
         phase, reason, msg = "Degraded", invalid_reason, invalid
     elif failed:
         phase, reason = "Degraded", "NodeFailed"
-        msg = f"{len(failed)} node(s) failed: " + "; ".join(f"{n}: {m}" for n, m in failed[:3])
+        msg = f"{len(failed)} node(s) failed: " + "; ".join(
+            f"{n}: {m[:MESSAGE_CHARS]}" for n, m in failed[:3]
+        )
     elif total == 0:
         phase, reason, msg = "Pending", "NoNodes", "no node matches spec.nodeSelector"
-    elif len(ready) == total:
+    elif ready == total:
         phase, reason, msg = "Ready", "AllNodesReady", f"{total}/{total} nodes run {desired}"
     else:
         phase, reason = "Progressing", "RollingOut"
-        msg = f"{len(ready)}/{total} nodes run {desired}"
+        msg = f"{ready}/{total} nodes run {desired}"
     is_ready = phase == "Ready"
-    return {
+    status: dict[str, Any] = {
         "observedGeneration": generation,
         "phase": phase,
-        "readyNodes": f"{len(ready)}/{total}",
+        "readyNodes": f"{ready}/{total}",
         "configHash": desired,
         "elfSha256": elf_sha,
         "message": msg,
+        "nodeCounts": {
+            "selected": total,
+            "updated": updated,  # asked to run the desired configuration
+            "ready": ready,
+            "failed": len(failed),
+            "lagging": len(lagging),
+        },
+        "rollout": "Failed" if failed else ("Complete" if ready == total else "InProgress"),
+        "failedNodes": _capped(failed),
+        "failedNodesNotListed": max(0, len(failed) - LISTED_NODES),
+        "laggingNodes": _capped(lagging),
+        "laggingNodesNotListed": max(0, len(lagging) - LISTED_NODES),
         "conditions": [
             condition("Ready", is_ready, reason, msg, generation, prev, now),
             condition("Progressing", phase == "Progressing", reason, msg, generation, prev, now),
@@ -106,8 +145,13 @@ def aggregate(
             condition("Reconciling", phase == "Progressing", reason, msg, generation, prev, now),
             condition("Stalled", phase == "Degraded", reason, msg, generation, prev, now),
         ],
-        "nodes": per_node,
     }
+    if total <= FULL_STATUS_NODES:
+        status["nodes"] = [
+            _entry(n, nodes.get(n), why_not.get(n), per_node[n][1] if n in per_node else None)
+            for n in sorted(selected)
+        ]
+    return status
 
 
 def same_status(a: Mapping[str, Any], b: Mapping[str, Any]) -> bool:

@@ -2,7 +2,8 @@
 
 One `reconcile` per BpfProgram: validate the spec against its ELF (once per generation), select
 nodes, write the per-node objects as the rollout plan allows, and write the aggregated status
-only when it changed.
+only when it changed. Node objects of nodes that are gone (or unreachable past the grace
+period) have their finalizer released here: no agent will.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from __future__ import annotations
 import datetime
 import logging
 import threading
+import time
 from collections import defaultdict
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -21,6 +23,8 @@ from bpfglobals.k8s.aggregate import aggregate, same_status
 from bpfglobals.k8s.client import TIMEOUT, Api, is_not_found
 from bpfglobals.k8s.elf_source import config_map_reader, secret_reader
 from bpfglobals.k8s.metrics import API_WRITES, DURATION, RECONCILES
+from bpfglobals.k8s.node_objects import Expectations, NodeObject, by_node, node_object
+from bpfglobals.k8s.nodes import NODE_GRACE, NodeInfo, node_info_of, unreachable
 from bpfglobals.k8s.resources import (
     API_VERSION,
     LABEL_NODE,
@@ -48,21 +52,7 @@ EventFn = Callable[[str, str], None]  # (reason, message) -> posts a Warning Eve
 
 
 NodeLabels = Mapping[str, Mapping[str, str]]  # node name -> its labels
-Nodes = Mapping[str, NodeFacts]  # node name -> what selection and per-node values read
-
-
-def node_facts(node: Any) -> NodeFacts:
-    """The facts of a Node (a client model or a kopf body, as a mapping)."""
-    if not isinstance(node, Mapping):  # the client's model: its keys are one word each here
-        node = node.to_dict()
-    meta, status = node.get("metadata") or {}, node.get("status") or {}
-    addresses = [(a.get("type"), a.get("address")) for a in status.get("addresses") or []]
-    return NodeFacts(
-        meta.get("name", ""),
-        dict(meta.get("labels") or {}),
-        dict(meta.get("annotations") or {}),
-        tuple((str(t), str(a)) for t, a in addresses),
-    )
+Nodes = Mapping[str, NodeInfo]  # node name -> labels, annotations, addresses, readiness
 
 
 def select_nodes(selector: Mapping[str, str], nodes: NodeLabels) -> list[str]:
@@ -90,8 +80,12 @@ class Validated:
 
 
 class ProgramController:
-    def __init__(self, api: Api, require_signatures: bool = False) -> None:
+    def __init__(
+        self, api: Api, node_grace: float = NODE_GRACE, require_signatures: bool = False
+    ) -> None:
         self.api = api
+        self.node_grace = node_grace
+        self.expected = Expectations()
         self.sources = ElfSources(
             config_map_reader(api.core),
             read_secret=secret_reader(api.core),
@@ -109,21 +103,26 @@ class ProgramController:
             for key in [k for k in self._validated if k[0] == name]:
                 del self._validated[key]
             self._locks.pop(name, None)
+        self.expected.forget(name)
 
     def known(self) -> set[str]:
         with self._guard:
             return {k[0] for k in self._validated} | set(self._locks)
 
     def reconcile(
-        self, body: Mapping[str, Any], event: EventFn, nodes: Nodes | None = None
+        self,
+        body: Mapping[str, Any],
+        event: EventFn,
+        nodes: Nodes | None = None,
+        objects: list[NodeObject] | None = None,
     ) -> dict[str, Any]:
-        """Converge one BpfProgram. `nodes` (name -> facts) is the operator's watch-fed view
-        of the cluster's Nodes; without it, the nodes are listed from the API."""
+        """Converge one BpfProgram. `nodes` and `objects` (its BpfProgramNodes) are the
+        operator's watch-fed views; without them, both are listed from the API."""
         with self._guard:
             lock = self._locks[body["metadata"]["name"]]
         with DURATION.labels("operator").time(), lock:
             try:
-                status = self._reconcile(body, event, nodes)
+                status = self._reconcile(body, event, nodes, objects)
                 RECONCILES.labels("operator", "ok").inc()
                 return status
             except Exception:
@@ -131,7 +130,11 @@ class ProgramController:
                 raise
 
     def _reconcile(
-        self, body: Mapping[str, Any], event: EventFn, nodes: Nodes | None
+        self,
+        body: Mapping[str, Any],
+        event: EventFn,
+        nodes: Nodes | None,
+        objects: list[NodeObject] | None,
     ) -> dict[str, Any]:
         meta, spec = body["metadata"], body.get("spec") or {}
         name, generation = meta["name"], meta.get("generation", 1)
@@ -139,53 +142,35 @@ class ProgramController:
         m, invalid = v.manifest, v.invalid
         # The one config hash (`manifest.config_hash`): the node computes the same.
         desired = config_hash(m, v.elf_sha) if m is not None and invalid is None else ""
+        nodes = self._list_nodes() if nodes is None else nodes
         # A spec the apiserver stored always parses (tests/e2e/test_schema_agreement.py);
         # if one did not, no node is selected rather than a guess from raw fields.
         selector = m.node_selector if m is not None else None
-        facts = self._list_nodes() if nodes is None else nodes
-        selected = (
-            []
-            if selector is None
-            else select_nodes(selector, {n: f.labels for n, f in facts.items()})
-        )
-        objects = self._node_objects(name)
+        labels = {n: i.labels for n, i in nodes.items()}
+        selected = [] if selector is None else select_nodes(selector, labels)
+        objects = self._node_objects(name) if objects is None else objects
+        self._release_abandoned(objects, nodes)
+        live = by_node(objects)
+        view = self.expected.overlay(name, live)
         resolved: dict[str, Resolved] = {}
         unresolved: dict[str, str] = {}
         if m is not None and invalid is None:
             for n in selected:  # per-node values: each node's own globals and hash
-                r, why = self._resolve(v, facts.get(n) or NodeFacts(n))
+                info = nodes.get(n)
+                r, why = self._resolve(v, info.facts(n) if info else NodeFacts(n))
                 if r is not None:
                     resolved[n] = r
                 else:
                     unresolved[n] = why or ""
-            states = {
-                n: NodeState(
-                    n,
-                    (o.get("spec") or {}).get("configHash"),
-                    (o.get("status") or {}).get("configHash"),
-                    (o.get("status") or {}).get("phase"),
-                )
-                for n, o in objects.items()
-                if n not in unresolved  # its running configuration stays
-            }
-            runnable = [n for n in selected if n in resolved]
-            want = {n: r.config_hash for n, r in resolved.items()}
-            plan = plan_rollout(want, runnable, states, m.rollout.max_unavailable)
-            for node in plan.create:
-                self._create_node_object(body, node, resolved[node])
-            for node in plan.update:
-                self._update_node_object(name, node, spec, resolved[node])
-            for node in plan.delete:
-                self._delete_node_object(name, node)
-            if plan.create or plan.update or plan.delete:
-                objects = self._node_objects(name)
+            self._roll(body, resolved, selected, view, nodes, m.rollout.max_unavailable)
+            view = self.expected.overlay(name, live)
         previous = body.get("status") or {}
         status = aggregate(
             generation=generation,
             desired=desired,
             elf_sha=v.elf_sha or ((m.elf.sha256 or "") if m is not None else ""),
             selected=selected,
-            nodes={n: o for n, o in objects.items() if n in selected},
+            nodes={n: o for n, o in view.items() if n in selected},
             previous=previous,
             invalid=invalid,
             now=now(),
@@ -198,7 +183,9 @@ class ProgramController:
             unresolved=unresolved,
         )
         if not same_status(status, previous):
-            self.api.patch_status(PROGRAMS, name, {"status": status})
+            # a merge patch keeps keys it does not name: drop a list the status outgrew
+            dropped = {"nodes": None} if "nodes" in previous and "nodes" not in status else {}
+            self.api.patch_status(PROGRAMS, name, {"status": {**status, **dropped}})
             API_WRITES.labels("operator", "status").inc()
         return status
 
@@ -225,6 +212,34 @@ class ProgramController:
             return r, None
         except BpfGlobalsError as e:
             return None, str(e)
+
+    def _roll(
+        self,
+        body: Mapping[str, Any],
+        resolved: Mapping[str, Resolved],
+        selected: list[str],
+        view: Mapping[str, NodeObject],
+        nodes: Nodes,
+        limit: int | str | None,
+    ) -> None:
+        """Write the node objects the rollout plan allows now. A selected node whose values
+        did not resolve (not in `resolved`) keeps its running configuration: it is neither
+        updated nor removed."""
+        name, spec = body["metadata"]["name"], body.get("spec") or {}
+        states = {
+            n: NodeState(n, o.spec_hash, o.status_hash, o.phase)
+            for n, o in view.items()
+            if n in resolved or n not in selected
+        }
+        runnable = [n for n in selected if n in resolved]
+        want = {n: r.config_hash for n, r in resolved.items()}
+        plan = plan_rollout(want, runnable, states, limit)
+        for node in plan.create:
+            self._create_node_object(body, node, resolved[node])
+        for node in plan.update:
+            self._update_node_object(name, node, spec, resolved[node])
+        for node in plan.delete:
+            self._retire(view[node], nodes)
 
     def _validate(
         self, name: str, generation: int, spec: Mapping[str, Any], event: EventFn
@@ -257,13 +272,12 @@ class ProgramController:
 
     def _list_nodes(self) -> Nodes:
         items = self.api.core.list_node(_request_timeout=TIMEOUT).items
-        return {n.metadata.name: node_facts(n) for n in items}
+        serialize = self.api.core.api_client.sanitize_for_serialization
+        return {n.metadata.name: node_info_of(serialize(n)) for n in items}
 
-    def _node_objects(self, name: str) -> dict[str, dict]:
-        items = self.api.list(PROGRAM_NODES, f"{LABEL_PROGRAM}={name}")["items"]
-        return {
-            o["spec"]["nodeName"]: o for o in items if not o["metadata"].get("deletionTimestamp")
-        }
+    def _node_objects(self, name: str, label: str = LABEL_PROGRAM) -> list[NodeObject]:
+        items = self.api.list(PROGRAM_NODES, f"{label}={name}")["items"]
+        return [node_object(o) for o in items]
 
     def _node_spec(self, name: str, node: str, spec: Mapping[str, Any], r: Resolved) -> dict:
         """What one node converges to: the spec's node fields with its resolved globals."""
@@ -302,8 +316,11 @@ class ProgramController:
         try:
             self.api.create_obj(PROGRAM_NODES, obj)
             API_WRITES.labels("operator", "create").inc()
+            self.expected.expect(meta["name"], node, r.config_hash)
         except Exception as e:
-            if getattr(e, "status", None) != 409:  # already there: a concurrent reconcile won
+            # already there: a concurrent reconcile won, or the object of a Node deleted and
+            # re-created under the same name is still going (created on a later tick)
+            if getattr(e, "status", None) != 409:
                 raise
 
     def _update_node_object(
@@ -317,19 +334,66 @@ class ProgramController:
             [{"op": "replace", "path": "/spec", "value": patch["spec"]}],
         )
         API_WRITES.labels("operator", "update").inc()
+        self.expected.expect(name, node, r.config_hash)
 
-    def _delete_node_object(self, name: str, node: str) -> None:
+    def _retire(self, obj: NodeObject, nodes: Nodes) -> bool:
+        """Delete one node object; release its finalizer when its node's agent cannot do it
+        (the Node is gone or unreachable past the grace period). True: it waits on an agent."""
+        if not obj.deleting and obj.name:
+            try:
+                self.api.delete(PROGRAM_NODES, obj.name)
+                API_WRITES.labels("operator", "delete").inc()
+            except Exception as e:
+                if not is_not_found(e):
+                    raise
+            self.expected.expect(obj.program, obj.node, None)
+        if not obj.waits_for_agent:
+            return False
+        if not unreachable(nodes.get(obj.node), time.time(), self.node_grace):
+            return True
+        self._release(obj)
+        return False
+
+    def _release(self, obj: NodeObject) -> None:
+        """Drop the agent's finalizer, and only it: the patch tests that it is still where the
+        view saw it (if the list changed meanwhile, the next reconcile tries again)."""
+        i = obj.finalizers.index(NODE_FINALIZER)
+        path = f"/metadata/finalizers/{i}"
         try:
-            self.api.delete(PROGRAM_NODES, node_object_name(name, node))
-            API_WRITES.labels("operator", "delete").inc()
+            self.api.patch(
+                PROGRAM_NODES,
+                obj.name,
+                [
+                    {"op": "test", "path": path, "value": NODE_FINALIZER},
+                    {"op": "remove", "path": path},
+                ],
+            )
+            API_WRITES.labels("operator", "finalizer").inc()
+            log.info("released %s: node %s is gone or unreachable", obj.name, obj.node)
         except Exception as e:
-            if not is_not_found(e):
+            if getattr(e, "status", None) not in (404, 409, 422):
                 raise
 
-    def delete(self, name: str) -> int:
-        """Ask every node to detach; return how many node objects are still there."""
-        items = self.api.list(PROGRAM_NODES, f"{LABEL_PROGRAM}={name}")["items"]
-        for o in items:
-            if not o["metadata"].get("deletionTimestamp"):
-                self._delete_node_object(name, o["spec"]["nodeName"])
-        return len(items)
+    def _release_abandoned(self, objects: list[NodeObject], nodes: Nodes) -> None:
+        """Objects being deleted whose node's agent cannot finish them: release (retried on
+        every reconcile, so a missed Node event or a failed patch heals)."""
+        for o in objects:
+            if o.deleting and o.waits_for_agent:
+                self._retire(o, nodes)
+
+    def delete(
+        self, name: str, nodes: Nodes | None = None, objects: list[NodeObject] | None = None
+    ) -> int:
+        """Ask every node to detach; return how many node objects still wait on an agent of a
+        node that exists and is reachable."""
+        objects = self._node_objects(name) if objects is None else objects
+        nodes = self._list_nodes() if nodes is None else nodes
+        return sum(self._retire(o, nodes) for o in objects)
+
+    def node_deleted(self, node: str) -> int:
+        """A Node object was deleted: remove its node objects and release them (no agent
+        will). Returns how many there were."""
+        objects = self._node_objects(node, LABEL_NODE)
+        for o in objects:
+            self._retire(o, {})
+        return len(objects)

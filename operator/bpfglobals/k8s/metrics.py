@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from prometheus_client import Counter, Gauge, Histogram, start_http_server
@@ -18,6 +18,7 @@ LOADED = Gauge("bpfglobals_loaded_programs", "BpfPrograms applied on this node")
 API_WRITES = Counter(
     "bpfglobals_api_writes_total", "Writes to the apiserver", ["component", "kind"]
 )
+API_LISTS = Counter("bpfglobals_api_lists_total", "LIST requests to the apiserver", ["component"])
 
 
 STUCK_AFTER = 300.0  # seconds one reconcile may take before /healthz turns red
@@ -71,16 +72,27 @@ def serve(addr: str, metrics_port: int, health_port: int, health: Health) -> Non
     if metrics_port:
         start_http_server(metrics_port, addr=addr)
     if health_port:
+        serve_health(addr, health_port, health)
 
-        class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:
-                why = health.problem() if self.path == "/healthz" else "not found"
-                self.send_response(200 if why is None else 503)
-                self.end_headers()
-                self.wfile.write(b"ok\n" if why is None else f"unhealthy: {why}\n".encode())
 
-            def log_message(self, *args: object) -> None:
-                pass
+def serve_health(addr: str, port: int, health: Health) -> Callable[[], None]:
+    """/healthz on `port`; returns the function that stops it and frees the port."""
 
-        server = ThreadingHTTPServer((addr, health_port), Handler)
-        threading.Thread(target=server.serve_forever, daemon=True).start()
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            why = health.problem() if self.path == "/healthz" else "not found"
+            self.send_response(200 if why is None else 503)
+            self.end_headers()
+            self.wfile.write(b"ok\n" if why is None else f"unhealthy: {why}\n".encode())
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer((addr, port), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+
+    def stop() -> None:
+        server.shutdown()
+        server.server_close()
+
+    return stop

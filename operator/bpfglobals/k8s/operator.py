@@ -10,16 +10,22 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import socket
+import uuid
+from collections.abc import Callable
 from typing import Any
 
 import kopf
+from kubernetes import client
 
 from bpfglobals.k8s.client import Api, load_config
-from bpfglobals.k8s.controller import ProgramController, node_facts
+from bpfglobals.k8s.controller import ProgramController
+from bpfglobals.k8s.leader import LeaderElector, LeaseConfig
+from bpfglobals.k8s.node_objects import NodeObjectCache
+from bpfglobals.k8s.nodes import NODE_GRACE, NodeInfo, node_facts, node_info_of
 from bpfglobals.k8s.operator_state import OperatorState
-from bpfglobals.k8s.resources import GROUP, PROGRAM_FINALIZER, PROGRAM_NODES, PROGRAMS, VERSION
+from bpfglobals.k8s.resources import GROUP, PROGRAM_FINALIZER, PROGRAMS, VERSION
 from bpfglobals.k8s.webhook import Webhook, WebhookOptions
-from bpfglobals.node.per_node import NodeFacts
 
 TICK = 0.5
 RESYNC = 15.0
@@ -38,8 +44,15 @@ def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> None:
     # One controller, made before any handler runs: its per-object locks must be shared by
     # the create handler and the timer that kopf starts for the same object at once. Kept in
     # the memo, which every handler's memo (a shallow copy) refers to.
-    controller = ProgramController(Api.create(), bool(memo.get("require_signatures")))
+    api = Api.create()
+    controller = ProgramController(
+        api, memo.get("node_grace", NODE_GRACE), bool(memo.get("require_signatures"))
+    )
     memo.state = OperatorState(controller, settings.execution.executor, RESYNC)
+    # The BpfProgramNodes, watched by our own informer rather than kopf's: compact records,
+    # paged lists, and a node reporting progress only marks its program for the next tick.
+    memo.objects = NodeObjectCache(api, memo.state.mark)
+    memo.objects.start()
 
 
 def _quiet_ticks(record: logging.LogRecord) -> bool:
@@ -47,44 +60,62 @@ def _quiet_ticks(record: logging.LogRecord) -> bool:
     return not (record.levelno <= logging.INFO and record.getMessage().startswith("Timer 'tick'"))
 
 
-def _reconcile(state: OperatorState, body: kopf.Body, nodes: kopf.Index) -> None:
+def _nodes(index: kopf.Index) -> dict[str, NodeInfo]:
+    return {node: next(iter(store)) for node, store in index.items()}
+
+
+def _synced(objects: NodeObjectCache) -> None:
+    if not objects.synced:  # acting on a partial view could delete, or wait on, nothing
+        raise kopf.TemporaryError("waiting for the first list of BpfProgramNodes", delay=1)
+
+
+def _reconcile(
+    state: OperatorState, body: kopf.Body, nodes: kopf.Index, objects: NodeObjectCache
+) -> None:
     def event(reason: str, message: str) -> None:
         kopf.warn(body, reason=reason, message=message)
 
     name = body["metadata"]["name"]
+    _synced(objects)
     state.starting(name)
-    facts = {node: next(iter(store)) for node, store in nodes.items()}
     try:
-        state.controller.reconcile(body, event, facts)
+        state.controller.reconcile(body, event, _nodes(nodes), objects.objects(name))
     except Exception as e:  # API hiccups: retry soon rather than after kopf's default minute
         state.failed(name)
         raise kopf.TemporaryError(f"reconcile failed: {e}", delay=1) from e
 
 
 @kopf.index("", "v1", "nodes")
-def node_labels(name: str, body: kopf.Body, **_: Any) -> dict[str, NodeFacts]:
-    """Every Node's labels, annotations and addresses, kept current by kopf's watch:
-    selection and per-node values cost no API call."""
-    return {name: node_facts(body)}
+def node_index(name: str, body: kopf.Body, **_: Any) -> dict[str, NodeInfo]:
+    """Every Node's labels, annotations, addresses and readiness, kept current by kopf's
+    watch: selection, per-node values and deletes cost no API call."""
+    return {name: node_info_of(body)}
 
 
 @kopf.on.event("", "v1", "nodes")
 def on_node(name: str, body: kopf.Body, type: str | None, memo: kopf.Memo, **_: Any) -> None:
-    """A node appeared, went, or was relabelled (or its addresses or annotations changed):
-    every program re-selects and re-resolves on the next tick. (Heartbeats and conditions of
-    a Node change nothing here.)"""
+    """A node appeared, went, was relabelled, or its addresses or annotations changed: every
+    program re-selects and re-resolves on the next tick. (Heartbeats and conditions of a Node
+    change nothing here.) A deleted Node's objects are removed and released at once: no agent
+    will do it."""
     memo.state.node_seen(name, None if type == "DELETED" else node_facts(body))
+    if type == "DELETED":
+        removed = memo.state.controller.node_deleted(name)
+        if removed:
+            logging.getLogger("bpfglobals.operator").info(
+                "node %s deleted: released %d BpfProgramNode(s)", name, removed
+            )
 
 
 @kopf.on.create(GROUP, VERSION, PROGRAMS)
 @kopf.on.update(GROUP, VERSION, PROGRAMS, field="spec")
 @kopf.on.resume(GROUP, VERSION, PROGRAMS)
-def on_change(body: kopf.Body, node_labels: kopf.Index, memo: kopf.Memo, **_: Any) -> None:
-    _reconcile(memo.state, body, node_labels)
+def on_change(body: kopf.Body, node_index: kopf.Index, memo: kopf.Memo, **_: Any) -> None:
+    _reconcile(memo.state, body, node_index, memo.objects)
 
 
 @kopf.timer(GROUP, VERSION, PROGRAMS, interval=TICK)
-async def tick(body: kopf.Body, node_labels: kopf.Index, memo: kopf.Memo, **_: Any) -> None:
+async def tick(body: kopf.Body, node_index: kopf.Index, memo: kopf.Memo, **_: Any) -> None:
     """Coalesces: however many node events arrived since the last tick, one reconcile. The
     check runs on the event loop; only real work takes one of kopf's worker threads."""
     state: OperatorState = memo.state
@@ -92,21 +123,14 @@ async def tick(body: kopf.Body, node_labels: kopf.Index, memo: kopf.Memo, **_: A
     if body["metadata"].get("deletionTimestamp") or not state.due(name):
         return
     loop = asyncio.get_running_loop()
-    await loop.run_in_executor(state.executor, _reconcile, state, body, node_labels)
-
-
-@kopf.on.event(GROUP, VERSION, PROGRAM_NODES)
-def on_node_object(body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
-    """A node reported progress: reconcile its program on the next tick."""
-    owner = (body.get("spec") or {}).get("bpfProgram")
-    if owner:
-        memo.state.mark(owner)
+    await loop.run_in_executor(state.executor, _reconcile, state, body, node_index, memo.objects)
 
 
 @kopf.on.delete(GROUP, VERSION, PROGRAMS)
-def on_delete(name: str, memo: kopf.Memo, **_: Any) -> None:
+def on_delete(name: str, node_index: kopf.Index, memo: kopf.Memo, **_: Any) -> None:
     state: OperatorState = memo.state
-    remaining = state.controller.delete(name)
+    _synced(memo.objects)
+    remaining = state.controller.delete(name, _nodes(node_index), memo.objects.objects(name))
     if remaining:
         raise kopf.TemporaryError(f"waiting for {remaining} node(s) to detach", delay=1)
     state.forget(name)
@@ -115,21 +139,46 @@ def on_delete(name: str, memo: kopf.Memo, **_: Any) -> None:
 def run(
     kubeconfig: str | None = None,
     liveness: str | None = None,
+    lease: LeaseConfig | None = None,
+    node_grace: float = NODE_GRACE,
+    standby_health: Callable[[], Callable[[], None]] | None = None,
     webhook: WebhookOptions | None = None,
     require_signatures: bool = False,
 ) -> None:
-    """The operator; with `webhook`, the admission webhook serves beside it (started first,
-    so that no apply slips past it once the operator runs, and removed when it stops)."""
+    """Run the operator; with `lease`, only once this process holds the Lease (a standby
+    waits, answering /healthz through `standby_health`, which returns its stop function).
+    With `webhook`, the admission webhook serves beside it from the start, leader or not
+    (it writes nothing but its own registration), and is removed when it stops."""
     if kubeconfig:  # kopf logs in on its own (through $KUBECONFIG): the same cluster as ours
         os.environ["KUBECONFIG"] = kubeconfig
-    memo = kopf.Memo(kubeconfig=kubeconfig, require_signatures=require_signatures)
     hook = None
     if webhook is not None:
         load_config(kubeconfig)
         hook = Webhook(webhook)
         hook.start()
+    elector = None
     try:
+        if lease is not None:
+            load_config(kubeconfig)
+            identity = f"{socket.gethostname()}_{uuid.uuid4().hex[:8]}"
+            elector = LeaderElector(client.CoordinationV1Api(), lease, identity)
+            stop_health = standby_health() if standby_health else None
+            elector.acquire()
+            if stop_health:
+                stop_health()
+            elector.keep(_lost)
+        memo = kopf.Memo(
+            kubeconfig=kubeconfig, node_grace=node_grace, require_signatures=require_signatures
+        )
         kopf.run(standalone=True, clusterwide=True, liveness_endpoint=liveness, memo=memo)
     finally:
+        if elector is not None:
+            elector.release()
         if hook is not None:
             hook.stop()
+
+
+def _lost() -> None:
+    """Another operator may act from now on: stop without a single further write."""
+    logging.getLogger("bpfglobals.operator").error("leadership lost: exiting")
+    os._exit(1)

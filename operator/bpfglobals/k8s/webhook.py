@@ -120,10 +120,21 @@ class Webhook:
         return ServingCert(read("ca.crt"), read("tls.crt"), read("tls.key"))
 
     def _secret_cert(self) -> ServingCert:
-        """The Secret's certificate, or a new one written there when it is missing or due."""
+        """The Secret's certificate, or a new one written there when it is missing or due.
+        The write is conditional on the version read: when operator replicas renew at once,
+        one wins (409 for the others) and the others serve the winner's certificate."""
+        for _ in range(3):
+            cert = self._issue_into_secret()
+            if cert is not None:
+                return cert
+        raise RuntimeError(f"webhook certificate Secret {self.opts.secret} keeps changing")
+
+    def _issue_into_secret(self) -> ServingCert | None:
         ns, name = _split(self.opts.secret or "")
+        version = None
         try:
-            data = self.core.read_namespaced_secret(name, ns, _request_timeout=TIMEOUT).data or {}
+            secret = self.core.read_namespaced_secret(name, ns, _request_timeout=TIMEOUT)
+            data, version = secret.data or {}, secret.metadata.resource_version
             cert = ServingCert(
                 *(base64.b64decode(data.get(k, "")) for k in ("ca.crt", "tls.crt", "tls.key"))
             )
@@ -146,11 +157,15 @@ class Webhook:
             },
         }
         try:
-            self.core.replace_namespaced_secret(name, ns, body, _request_timeout=TIMEOUT)
+            if version is None:
+                self.core.create_namespaced_secret(ns, body, _request_timeout=TIMEOUT)
+            else:
+                body["metadata"]["resourceVersion"] = version
+                self.core.replace_namespaced_secret(name, ns, body, _request_timeout=TIMEOUT)
         except client.ApiException as e:
-            if not is_not_found(e):
-                raise
-            self.core.create_namespaced_secret(ns, body, _request_timeout=TIMEOUT)
+            if e.status in (404, 409):  # another replica wrote (or removed) it first: re-read
+                return None
+            raise
         log.info("issued a new webhook certificate (valid until %s)", cert.not_after())
         return cert
 
