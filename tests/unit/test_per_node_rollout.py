@@ -4,6 +4,7 @@ shows what each node's values resolved to (pure parts of the operator)."""
 from __future__ import annotations
 
 from bpfglobals.k8s.aggregate import aggregate
+from bpfglobals.k8s.node_objects import NodeObject, node_object
 from bpfglobals.k8s.nodes import node_facts
 from bpfglobals.k8s.rollout import NodeState, plan_rollout
 from bpfglobals.node.per_node import NodeFacts
@@ -26,11 +27,14 @@ def test_max_unavailable_counts_per_node_hashes() -> None:
     assert plan_rollout({"a": "new-a", "b": "new-b"}, ["a", "b"], states, 1).update == ("b",)
 
 
-def node(spec_hash: str, status_hash: str, phase: str) -> dict:
-    return {
-        "spec": {"configHash": spec_hash},
-        "status": {"configHash": status_hash, "phase": phase},
-    }
+def node(spec_hash: str, status_hash: str, phase: str) -> NodeObject:
+    return node_object(
+        {
+            "metadata": {"name": f"obj-{spec_hash}"},
+            "spec": {"configHash": spec_hash},
+            "status": {"configHash": status_hash, "phase": phase},
+        }
+    )
 
 
 def test_status_shows_each_nodes_values_and_an_unresolved_node_fails() -> None:
