@@ -18,6 +18,7 @@ import time
 import pytest
 
 from tests.e2e.test_operator import events_for, node_status, xdp_ids
+from tests.support.manifests import bpf_program
 from tests.support.registry import (
     build_bpfman_image,
     cosign_key_pair,
@@ -58,19 +59,10 @@ def oci(control_plane, kubectl, tmp_path_factory, bpf_object):
 
 
 def program(s: Stack, name: str, elf: dict, drop_port: int = 7001) -> dict:
-    return {
-        "apiVersion": "bpfglobals.io/v1alpha1",
-        "kind": "BpfProgram",
-        "metadata": {"name": name},
-        "spec": {
-            "elf": elf,
-            "programs": [
-                {"name": "xdp_drop", "attach": {"xdp": {"interface": "bpfg0", "mode": "generic"}}}
-            ],
-            "globals": {"drop_port": drop_port},
-            "nodeSelector": {"bpfglobals.io/e2e": s.tag},
-        },
-    }
+    xdp = {"name": "xdp_drop", "attach": {"xdp": {"interface": "bpfg0", "mode": "generic"}}}
+    return bpf_program(
+        name, elf, [xdp], {"drop_port": drop_port}, nodeSelector={"bpfglobals.io/e2e": s.tag}
+    )
 
 
 def signed_by(s: Stack, ref: str, key: str = "signer") -> dict:

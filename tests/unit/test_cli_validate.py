@@ -14,6 +14,7 @@ import yaml
 
 import bpfglobals
 from tests.support.imports import modules_for
+from tests.support.manifests import bpf_program
 
 CLI = str(Path(sys.executable).parent / "bpfglobals")
 
@@ -23,17 +24,8 @@ def run(*args: str) -> subprocess.CompletedProcess:
 
 
 def doc(name: str, elf: dict, globals_: dict, program: str = "config_ret", **spec) -> dict:
-    return {
-        "apiVersion": "bpfglobals.io/v1alpha1",
-        "kind": "BpfProgram",
-        "metadata": {"name": name},
-        "spec": {
-            "elf": elf,
-            "programs": [{"name": program, "attach": {"xdp": {"interface": "eth0"}}}],
-            "globals": globals_,
-            **spec,
-        },
-    }
+    xdp = {"name": program, "attach": {"xdp": {"interface": "eth0"}}}
+    return bpf_program(name, elf, [xdp], globals_, **spec)
 
 
 def write(path: Path, *docs: dict) -> str:
