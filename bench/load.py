@@ -48,7 +48,9 @@ def main() -> None:
     def ours_process() -> None:
         pins.append(f"/sys/fs/bpf/bench-{uuid.uuid4().hex[:8]}")
         subprocess.run(
-            [CLI, "load", str(obj_path), "--pin", pins[-1]], check=True, capture_output=True
+            [CLI, "load", str(obj_path), "--pin", pins[-1], "--no-cache"],
+            check=True,
+            capture_output=True,
         )
 
     def bpftool_process() -> None:
