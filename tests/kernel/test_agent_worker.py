@@ -110,7 +110,7 @@ def test_a_stuck_apply_turns_healthz_red(bpf_object, node_root, cgroup_dir) -> N
     while healthz(port)[0] != 200 and time.monotonic() < deadline:
         time.sleep(0.05)
     assert healthz(port) == (200, "ok\n")
-    agent.stop.set()
+    agent.close()  # stop, and wake the worker (it sleeps until work or its next resync)
     worker.join(timeout=5)
     assert not worker.is_alive()
     code, text = healthz(port)  # a worker that is gone is unhealthy too
