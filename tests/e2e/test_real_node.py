@@ -286,13 +286,14 @@ def test_up_node_is_idempotent_and_listens_only_on_loopback_and_its_bridge(node)
 def test_helm_install_runs_the_operator_and_the_agent_as_containers(node, k, release) -> None:
     info = node[1]
     deploy = json.loads(k("get", "deploy", "-n", NS, f"{RELEASE}-operator", "-o", "json").stdout)
+    assert deploy["spec"]["replicas"] == 2  # the chart's default: a leader and a standby
     wait_for(
-        "the operator Deployment available",
+        "both operator replicas available (the standby answers /healthz too)",
         lambda: (
             json.loads(k("get", "deploy", "-n", NS, f"{RELEASE}-operator", "-o", "json").stdout)[
                 "status"
             ].get("availableReplicas")
-            == 1
+            == 2
         ),
         120,
     )
