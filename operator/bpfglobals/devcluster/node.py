@@ -387,7 +387,12 @@ def teardown(state: Path, spec: NodeSpec) -> None:
     _kill_shims(spec)
     _unmount_under(state)
     _kill_cgroup_tree(spec)
+    # The pods' veths go with their namespaces, but later (the kernel cleans up a namespace
+    # from a workqueue): delete the host ends now, so nothing of ours is left when we return.
+    ports = [p.name for p in Path(f"/sys/class/net/{spec.bridge}/brif").glob("*")]
     subprocess.run(["ip", "link", "del", spec.bridge], capture_output=True)
+    for port in ports:
+        subprocess.run(["ip", "link", "del", port], capture_output=True)
     # Another dev-cluster node still running needs bpffs shared: leave it so then.
     others = [h for h in _hierarchies() if any(h.glob("bpfglobals-*"))]
     if spec.bpffs_made_shared and not others:
