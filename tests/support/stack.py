@@ -37,7 +37,7 @@ class Stack:
 
     def __init__(self, control_plane, kubectl, tmp: Path) -> None:
         self.cp, self.kubectl, self.tmp = control_plane, kubectl, tmp
-        self.tag = uuid.uuid4().hex[:6]
+        self.tag = "t" + uuid.uuid4().hex[:5]  # all digits would read as a YAML int
         self.nodes: dict[str, dict] = {}
         self.procs: dict[str, subprocess.Popen] = {}
         self._nets: list = []
