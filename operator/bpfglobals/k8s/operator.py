@@ -151,15 +151,15 @@ def run(
     (it writes nothing but its own registration), and is removed when it stops."""
     if kubeconfig:  # kopf logs in on its own (through $KUBECONFIG): the same cluster as ours
         os.environ["KUBECONFIG"] = kubeconfig
+    if webhook is not None or lease is not None:
+        load_config(kubeconfig)  # once, for both clients below
     hook = None
     if webhook is not None:
-        load_config(kubeconfig)
         hook = Webhook(webhook)
         hook.start()
     elector = None
     try:
         if lease is not None:
-            load_config(kubeconfig)
             identity = f"{socket.gethostname()}_{uuid.uuid4().hex[:8]}"
             elector = LeaderElector(client.CoordinationV1Api(), lease, identity)
             stop_health = standby_health() if standby_health else None
