@@ -10,7 +10,14 @@ import pytest
 from bpfglobals.errors import BpfGlobalsError
 from bpfglobals.k8s.aggregate import FULL_STATUS_NODES, LISTED_NODES, MESSAGE_CHARS, aggregate
 from bpfglobals.k8s.leader import Holder, LeaseConfig, Observer
-from bpfglobals.k8s.node_objects import Expectations, NodeObject, by_node, node_object
+from bpfglobals.k8s.node_objects import (
+    Expectations,
+    NodeObject,
+    by_node,
+    entries,
+    join,
+    node_object,
+)
 from bpfglobals.k8s.nodes import NodeInfo, node_info, unreachable
 
 NOW = 1_800_000_000.0
@@ -130,18 +137,13 @@ def test_expectations_expire_so_a_lost_event_cannot_pin_a_belief() -> None:
     assert e.overlay("p", seen) == seen
 
 
-def test_node_object_records_what_the_operator_needs() -> None:
-    body = {
-        "metadata": {
-            "name": "p.n1",
-            "finalizers": ["bpfglobals.io/node-cleanup"],
-            "resourceVersion": "42",
-            "deletionTimestamp": "2026-01-01T00:00:00Z",
-        },
+def test_node_object_joins_the_bpfnode_entry_and_the_agents_report() -> None:
+    report = {
+        "metadata": {"name": "p.n1", "resourceVersion": "42"},
         "spec": {"bpfProgram": "p", "nodeName": "n1", "configHash": "h"},
         "status": {"configHash": "h", "phase": "Ready", "maps": {"m": 3}},
     }
-    o = node_object(body)
+    o = node_object(report)
     assert (o.name, o.node, o.program, o.spec_hash, o.status_hash, o.phase) == (
         "p.n1",
         "n1",
@@ -150,8 +152,23 @@ def test_node_object_records_what_the_operator_needs() -> None:
         "h",
         "Ready",
     )
-    assert o.deleting and o.waits_for_agent and o.resource_version == "42"
-    assert by_node([o]) == {}  # being deleted: not a live object of its node
+    assert o.waits_for_agent and not o.deleting and o.resource_version == "42"
+    # the BpfNode asks for a newer configuration: the entry's hash, the report's status
+    asked = join("p", "n1", "h2", o)
+    assert (asked.spec_hash, asked.status_hash, asked.deleting) == ("h2", "h", False)
+    # the BpfNode dropped the program, the agent has not reported it gone yet
+    dropped = join("p", "n1", None, o)
+    assert dropped.deleting and dropped.waits_for_agent
+    assert by_node([dropped]) == {}  # being removed: not a live object of its node
+    # asked, no report yet: pending, nothing to wait for
+    pending = join("p", "n2", "h", None)
+    assert pending.spec_hash == "h" and pending.phase is None and not pending.waits_for_agent
+    assert entries(
+        {"spec": {"programs": {"p": {"configHash": "h"}, "q": {"configHash": "g"}}}}
+    ) == {
+        "p": "h",
+        "q": "g",
+    }
 
 
 class Clock:

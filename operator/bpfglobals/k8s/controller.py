@@ -1,9 +1,10 @@
 """The operator's logic as plain functions over the API (kopf handlers in `operator` call it).
 
 One `reconcile` per BpfProgram: validate the spec against its ELF (once per generation), select
-nodes, write the per-node objects as the rollout plan allows, and write the aggregated status
-only when it changed. Node objects of nodes that are gone (or unreachable past the grace
-period) have their finalizer released here: no agent will.
+nodes, ask each node for the program (its BpfNode entry, through the `NodeWriter`) as the
+rollout plan allows, and write the aggregated status only when it changed. The reports
+(BpfProgramNodes) of nodes that are gone (or unreachable past the grace period) are deleted
+here: no agent will.
 """
 
 from __future__ import annotations
@@ -23,17 +24,10 @@ from bpfglobals.k8s.aggregate import aggregate, same_status
 from bpfglobals.k8s.client import TIMEOUT, Api, is_not_found
 from bpfglobals.k8s.elf_source import config_map_reader, secret_reader
 from bpfglobals.k8s.metrics import API_WRITES, DURATION, RECONCILES
-from bpfglobals.k8s.node_objects import Expectations, NodeObject, by_node, node_object
+from bpfglobals.k8s.node_objects import Expectations, NodeObject, NodeObjectCache, by_node
+from bpfglobals.k8s.node_writer import NodeWriter
 from bpfglobals.k8s.nodes import NODE_GRACE, NodeInfo, node_info_of, unreachable
-from bpfglobals.k8s.resources import (
-    API_VERSION,
-    LABEL_NODE,
-    LABEL_PROGRAM,
-    NODE_FINALIZER,
-    PROGRAM_NODES,
-    PROGRAMS,
-    node_object_name,
-)
+from bpfglobals.k8s.resources import PROGRAM_NODES, PROGRAMS
 from bpfglobals.k8s.rollout import NodeState, plan_rollout
 from bpfglobals.k8s.validate import validate
 from bpfglobals.node.check import address_families
@@ -96,6 +90,13 @@ class ProgramController:
         # kopf may run a spec handler and the timer of one object at once: one at a time.
         self._locks: defaultdict[str, threading.Lock] = defaultdict(threading.Lock)
         self._guard = threading.Lock()  # over the two dicts above: worker threads share them
+        self.view: NodeObjectCache | None = None
+        self.writer: NodeWriter | None = None
+
+    def attach(self, view: NodeObjectCache, writer: NodeWriter | None = None) -> None:
+        """The watch-fed view of the nodes, and the writer of their BpfNodes."""
+        self.view = view
+        self.writer = writer or NodeWriter(self.api, view.asked)
 
     def forget(self, name: str) -> None:
         """Drop what is kept about a deleted BpfProgram."""
@@ -105,10 +106,6 @@ class ProgramController:
             self._locks.pop(name, None)
         self.expected.forget(name)
 
-    def known(self) -> set[str]:
-        with self._guard:
-            return {k[0] for k in self._validated} | set(self._locks)
-
     def reconcile(
         self,
         body: Mapping[str, Any],
@@ -116,8 +113,9 @@ class ProgramController:
         nodes: Nodes | None = None,
         objects: list[NodeObject] | None = None,
     ) -> dict[str, Any]:
-        """Converge one BpfProgram. `nodes` and `objects` (its BpfProgramNodes) are the
-        operator's watch-fed views; without them, both are listed from the API."""
+        """Converge one BpfProgram. `nodes` and `objects` (the program on each node) are the
+        operator's watch-fed views; without them, nodes are listed and objects read from
+        `view`."""
         with self._guard:
             lock = self._locks[body["metadata"]["name"]]
         with DURATION.labels("operator").time(), lock:
@@ -148,7 +146,7 @@ class ProgramController:
         selector = m.node_selector if m is not None else None
         labels = {n: i.labels for n, i in nodes.items()}
         selected = [] if selector is None else select_nodes(selector, labels)
-        objects = self._node_objects(name) if objects is None else objects
+        objects = self._objects(name) if objects is None else objects
         self._release_abandoned(objects, nodes)
         live = by_node(objects)
         view = self.expected.overlay(name, live)
@@ -222,10 +220,10 @@ class ProgramController:
         nodes: Nodes,
         limit: int | str | None,
     ) -> None:
-        """Write the node objects the rollout plan allows now. A selected node whose values
-        did not resolve (not in `resolved`) keeps its running configuration: it is neither
-        updated nor removed."""
-        name, spec = body["metadata"]["name"], body.get("spec") or {}
+        """Ask the nodes the rollout plan allows now. A selected node whose values did not
+        resolve (not in `resolved`) keeps its running configuration: it is neither updated
+        nor removed."""
+        spec = body.get("spec") or {}
         states = {
             n: NodeState(n, o.spec_hash, o.status_hash, o.phase)
             for n, o in view.items()
@@ -234,10 +232,8 @@ class ProgramController:
         runnable = [n for n in selected if n in resolved]
         want = {n: r.config_hash for n, r in resolved.items()}
         plan = plan_rollout(want, runnable, states, limit)
-        for node in plan.create:
-            self._create_node_object(body, node, resolved[node])
-        for node in plan.update:
-            self._update_node_object(name, node, spec, resolved[node])
+        for node in (*plan.create, *plan.update):
+            self._ask(body, node, spec, resolved[node])
         for node in plan.delete:
             self._retire(view[node], nodes)
 
@@ -275,77 +271,35 @@ class ProgramController:
         serialize = self.api.core.api_client.sanitize_for_serialization
         return {n.metadata.name: node_info_of(serialize(n)) for n in items}
 
-    def _node_objects(self, name: str, label: str = LABEL_PROGRAM) -> list[NodeObject]:
-        items = self.api.list(PROGRAM_NODES, f"{label}={name}")["items"]
-        return [node_object(o) for o in items]
+    def _objects(self, name: str) -> list[NodeObject]:
+        assert self.view is not None, "attach() the node view first"
+        return self.view.objects(name)
 
-    def _node_spec(self, name: str, node: str, spec: Mapping[str, Any], r: Resolved) -> dict:
+    @staticmethod
+    def _entry(meta: Mapping[str, Any], spec: Mapping[str, Any], r: Resolved) -> dict:
         """What one node converges to: the spec's node fields with its resolved globals."""
         program = {k: spec[k] for k in NODE_SPEC_FIELDS if k in spec}
         if r.globals or "globals" in program:
             program["globals"] = dict(r.globals)
-        return {
-            "bpfProgram": name,
-            "nodeName": node,
-            "configHash": r.config_hash,
-            "program": program,
-        }
+        return {"uid": meta.get("uid", ""), "configHash": r.config_hash, "program": program}
 
-    def _create_node_object(self, body: Mapping[str, Any], node: str, r: Resolved) -> None:
-        meta, spec = body["metadata"], body.get("spec") or {}
-        obj = {
-            "apiVersion": API_VERSION,
-            "kind": "BpfProgramNode",
-            "metadata": {
-                "name": node_object_name(meta["name"], node),
-                "labels": {LABEL_PROGRAM: meta["name"], LABEL_NODE: node},
-                "finalizers": [NODE_FINALIZER],
-                "ownerReferences": [
-                    {
-                        "apiVersion": API_VERSION,
-                        "kind": "BpfProgram",
-                        "name": meta["name"],
-                        "uid": meta["uid"],
-                        "controller": True,
-                        "blockOwnerDeletion": True,
-                    }
-                ],
-            },
-            "spec": self._node_spec(meta["name"], node, spec, r),
-        }
-        try:
-            self.api.create_obj(PROGRAM_NODES, obj)
-            API_WRITES.labels("operator", "create").inc()
-            self.expected.expect(meta["name"], node, r.config_hash)
-        except Exception as e:
-            # already there: a concurrent reconcile won, or the object of a Node deleted and
-            # re-created under the same name is still going (created on a later tick)
-            if getattr(e, "status", None) != 409:
-                raise
-
-    def _update_node_object(
-        self, name: str, node: str, spec: Mapping[str, Any], r: Resolved
+    def _ask(
+        self, body: Mapping[str, Any], node: str, spec: Mapping[str, Any], r: Resolved
     ) -> None:
-        # A merge patch would keep globals the new spec dropped: replace the whole program.
-        patch = {"spec": self._node_spec(name, node, spec, r)}
-        self.api.patch(
-            PROGRAM_NODES,
-            node_object_name(name, node),
-            [{"op": "replace", "path": "/spec", "value": patch["spec"]}],
-        )
-        API_WRITES.labels("operator", "update").inc()
-        self.expected.expect(name, node, r.config_hash)
+        """Set the program's entry in the node's BpfNode (a whole entry: globals the new spec
+        dropped go with the old one)."""
+        assert self.writer is not None, "attach() the node view first"
+        meta = body["metadata"]
+        self.writer.set(node, meta["name"], self._entry(meta, spec, r))
+        self.expected.expect(meta["name"], node, r.config_hash)
 
     def _retire(self, obj: NodeObject, nodes: Nodes) -> bool:
-        """Delete one node object; release its finalizer when its node's agent cannot do it
-        (the Node is gone or unreachable past the grace period). True: it waits on an agent."""
-        if not obj.deleting and obj.name:
-            try:
-                self.api.delete(PROGRAM_NODES, obj.name)
-                API_WRITES.labels("operator", "delete").inc()
-            except Exception as e:
-                if not is_not_found(e):
-                    raise
+        """Drop the program from one node's BpfNode; delete the agent's report when the agent
+        cannot (the Node is gone or unreachable past the grace period). True: it waits on an
+        agent."""
+        if not obj.deleting and obj.spec_hash is not None:
+            assert self.writer is not None, "attach() the node view first"
+            self.writer.drop(obj.node, obj.program)
             self.expected.expect(obj.program, obj.node, None)
         if not obj.waits_for_agent:
             return False
@@ -355,28 +309,18 @@ class ProgramController:
         return False
 
     def _release(self, obj: NodeObject) -> None:
-        """Drop the agent's finalizer, and only it: the patch tests that it is still where the
-        view saw it (if the list changed meanwhile, the next reconcile tries again)."""
-        i = obj.finalizers.index(NODE_FINALIZER)
-        path = f"/metadata/finalizers/{i}"
+        """Delete a report no agent will delete (it tells of a node that is gone)."""
         try:
-            self.api.patch(
-                PROGRAM_NODES,
-                obj.name,
-                [
-                    {"op": "test", "path": path, "value": NODE_FINALIZER},
-                    {"op": "remove", "path": path},
-                ],
-            )
-            API_WRITES.labels("operator", "finalizer").inc()
-            log.info("released %s: node %s is gone or unreachable", obj.name, obj.node)
+            self.api.delete(PROGRAM_NODES, obj.name)
+            API_WRITES.labels("operator", "report-delete").inc()
+            log.info("deleted %s: node %s is gone or unreachable", obj.name, obj.node)
         except Exception as e:
-            if getattr(e, "status", None) not in (404, 409, 422):
+            if not is_not_found(e):
                 raise
 
     def _release_abandoned(self, objects: list[NodeObject], nodes: Nodes) -> None:
-        """Objects being deleted whose node's agent cannot finish them: release (retried on
-        every reconcile, so a missed Node event or a failed patch heals)."""
+        """Programs dropped from a node whose agent cannot report it: delete the report
+        (retried on every reconcile, so a missed Node event or a failed delete heals)."""
         for o in objects:
             if o.deleting and o.waits_for_agent:
                 self._retire(o, nodes)
@@ -384,16 +328,18 @@ class ProgramController:
     def delete(
         self, name: str, nodes: Nodes | None = None, objects: list[NodeObject] | None = None
     ) -> int:
-        """Ask every node to detach; return how many node objects still wait on an agent of a
-        node that exists and is reachable."""
-        objects = self._node_objects(name) if objects is None else objects
+        """Ask every node to detach; return how many nodes still run it whose agent can report
+        (the node exists and is reachable)."""
+        objects = self._objects(name) if objects is None else objects
         nodes = self._list_nodes() if nodes is None else nodes
         return sum(self._retire(o, nodes) for o in objects)
 
     def node_deleted(self, node: str) -> int:
-        """A Node object was deleted: remove its node objects and release them (no agent
-        will). Returns how many there were."""
-        objects = self._node_objects(node, LABEL_NODE)
-        for o in objects:
-            self._retire(o, {})
-        return len(objects)
+        """A Node object was deleted: delete its BpfNode and its agent's reports (no agent
+        will). Returns how many reports there were."""
+        assert self.view is not None and self.writer is not None, "attach() first"
+        self.writer.node_gone(node)
+        reports = self.view.reports_of(node)
+        for o in reports:
+            self._release(o)
+        return len(reports)

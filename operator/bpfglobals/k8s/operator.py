@@ -49,9 +49,11 @@ def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> None:
         api, memo.get("node_grace", NODE_GRACE), bool(memo.get("require_signatures"))
     )
     memo.state = OperatorState(controller, settings.execution.executor, RESYNC)
-    # The BpfProgramNodes, watched by our own informer rather than kopf's: compact records,
-    # paged lists, and a node reporting progress only marks its program for the next tick.
+    # The BpfNodes and the agents' reports, watched by our own informers rather than kopf's:
+    # compact records, paged lists, and a node reporting progress only marks its program for
+    # the next tick.
     memo.objects = NodeObjectCache(api, memo.state.mark)
+    controller.attach(memo.objects)
     memo.objects.start()
 
 
@@ -66,7 +68,7 @@ def _nodes(index: kopf.Index) -> dict[str, NodeInfo]:
 
 def _synced(objects: NodeObjectCache) -> None:
     if not objects.synced:  # acting on a partial view could delete, or wait on, nothing
-        raise kopf.TemporaryError("waiting for the first list of BpfProgramNodes", delay=1)
+        raise kopf.TemporaryError("waiting for the first lists of BpfNodes and reports", delay=1)
 
 
 def _reconcile(
@@ -96,14 +98,14 @@ def node_index(name: str, body: kopf.Body, **_: Any) -> dict[str, NodeInfo]:
 def on_node(name: str, body: kopf.Body, type: str | None, memo: kopf.Memo, **_: Any) -> None:
     """A node appeared, went, was relabelled, or its addresses or annotations changed: every
     program re-selects and re-resolves on the next tick. (Heartbeats and conditions of a Node
-    change nothing here.) A deleted Node's objects are removed and released at once: no agent
+    change nothing here.) A deleted Node's BpfNode and reports are deleted at once: no agent
     will do it."""
     memo.state.node_seen(name, None if type == "DELETED" else node_facts(body))
     if type == "DELETED":
         removed = memo.state.controller.node_deleted(name)
         if removed:
             logging.getLogger("bpfglobals.operator").info(
-                "node %s deleted: released %d BpfProgramNode(s)", name, removed
+                "node %s deleted: deleted its BpfNode and %d report(s)", name, removed
             )
 
 
