@@ -14,6 +14,7 @@ import os
 import subprocess
 import threading
 import time
+from typing import Any
 
 import pytest
 from kubernetes import client, config, watch
@@ -22,12 +23,15 @@ from bpfglobals.k8s.resources import (
     GROUP,
     LABEL_NODE,
     LABEL_PROGRAM,
-    NODE_FINALIZER,
     PROGRAM_NODES,
     VERSION,
     node_object_name,
 )
+from bpfglobals.k8s.resources import (
+    NODES as BPF_NODES,
+)
 from tests.e2e.test_operator import xdp_drop, xdp_ids
+from tests.support.node_view import asked
 from tests.support.stack import Stack, running_stack, wait_for
 
 NODES = 3
@@ -84,6 +88,29 @@ def objects(stack: Stack, label: str) -> list[dict]:
     return json.loads(out)["items"]
 
 
+def report(stack: Stack, program: str, node: str) -> dict:
+    """A report as an agent that then vanished would have left it."""
+    uid = stack.program(program)["metadata"]["uid"]
+    return {
+        "apiVersion": f"{GROUP}/{VERSION}",
+        "kind": "BpfProgramNode",
+        "metadata": {
+            "name": node_object_name(program, node),
+            "labels": {LABEL_PROGRAM: program, LABEL_NODE: node},
+            "ownerReferences": [
+                {
+                    "apiVersion": f"{GROUP}/{VERSION}",
+                    "kind": "BpfProgram",
+                    "name": program,
+                    "uid": uid,
+                }
+            ],
+        },
+        "spec": {"bpfProgram": program, "nodeName": node, "configHash": "x"},
+        "status": {"phase": "Ready", "configHash": "x"},
+    }
+
+
 def operators_alive(stack: Stack) -> None:
     for name in ("operator", "operator-2"):
         if name in stack.procs:
@@ -118,12 +145,11 @@ def test_node_objects_carry_ids_in_printer_columns_and_the_program_label(stack) 
 
 
 def test_deleted_node_loses_its_objects_and_a_blocked_rollout_completes(stack) -> None:
-    """A node whose agent never ran holds the only rollout slot; deleting its Node removes
-    its BpfProgramNode (finalizer released by the operator) and the rollout goes on."""
+    """A node whose agent never ran holds the only rollout slot; deleting its Node deletes
+    its BpfNode and the rollout goes on."""
     gone = ghost(stack, "a")
     stack.apply(xdp_drop(stack, "churn", {"drop_port": 7201}))
-    mine = node_object_name("churn", gone)
-    wait_for("objects on every node", lambda: len(objects(stack, f"{LABEL_PROGRAM}=churn")) == 4)
+    wait_for("the ghost asked too", lambda: "churn" in asked(stack.kubectl, gone))
     wait_for(
         "the agents' nodes Ready",
         lambda: (stack.program("churn").get("status") or {}).get("readyNodes") == "3/4",
@@ -135,21 +161,19 @@ def test_deleted_node_loses_its_objects_and_a_blocked_rollout_completes(stack) -
     assert st["phase"] == "Progressing" and st["nodeCounts"]["updated"] == 1, st  # blocked
     assert {n["nodeName"] for n in st["laggingNodes"]} == {gone, *stack.nodes}
     stack.kubectl("delete", "node", gone)
-    wait_for(
-        "its object gone",
-        lambda: stack.kubectl("get", "bpfprogramnode", mine, check=False).returncode != 0,
-        timeout=20,
-    )
+    wait_for("its BpfNode gone", lambda: asked(stack.kubectl, gone) == {}, timeout=20)
     st = stack.wait_ready("churn", generation, timeout=60)
     assert st["readyNodes"] == f"{NODES}/{NODES}" and st["nodeCounts"]["selected"] == NODES
     operators_alive(stack)
 
 
 def test_program_delete_does_not_wait_for_a_vanished_node(stack) -> None:
-    """The issue's hang: a delete waits on a node whose agent never ran; once its Node is
-    deleted the BpfProgram is gone within seconds."""
+    """The issue's hang: a delete waits on a node that reported the program and then vanished
+    (its Node still Ready as far as anyone knows); once its Node is deleted the BpfProgram is
+    gone within seconds."""
     gone = ghost(stack, "b")
-    wait_for("an object on the ghost", lambda: objects(stack, f"{LABEL_NODE}={gone}"), timeout=30)
+    wait_for("the ghost asked too", lambda: "churn" in asked(stack.kubectl, gone), timeout=30)
+    stack.apply(report(stack, "churn", gone))
     stack.kubectl("delete", "bpfprogram", "churn", "--wait=false")
     time.sleep(3)
     assert stack.kubectl("get", "bpfprogram", "churn", check=False).returncode == 0  # waits
@@ -215,8 +239,8 @@ def test_delete_waits_for_a_ready_node(stack) -> None:
         stack.kubectl("delete", "bpfprogram", "wait", "--wait=false")
         time.sleep(4)
         left = objects(stack, f"{LABEL_PROGRAM}=wait")
-        assert [o["spec"]["nodeName"] for o in left] == [node]
-        assert NODE_FINALIZER in left[0]["metadata"]["finalizers"]
+        assert [o["spec"]["nodeName"] for o in left] == [node]  # its report stays
+        assert "wait" not in asked(stack.kubectl, node)  # though it is no longer asked for
     finally:
         stack.start_agent(node)
     wait_for(
@@ -227,33 +251,27 @@ def test_delete_waits_for_a_ready_node(stack) -> None:
 
 
 def test_bad_node_objects_are_handled(stack) -> None:
-    """A BpfProgramNode for a node that does not exist is removed; a Node deleted and
+    """A report or a BpfNode for a node that does not exist is removed; a Node deleted and
     re-created under the same name gets its program again; the operators live on."""
     stack.apply(xdp_drop(stack, "bad", {"drop_port": 7501}))
     stack.wait_ready("bad")
-    uid = stack.program("bad")["metadata"]["uid"]
+    stack.apply(report(stack, "bad", "no-such-node"))
     made_up = {
         "apiVersion": f"{GROUP}/{VERSION}",
-        "kind": "BpfProgramNode",
-        "metadata": {
-            "name": node_object_name("bad", "no-such-node"),
-            "labels": {LABEL_PROGRAM: "bad", LABEL_NODE: "no-such-node"},
-            "finalizers": [NODE_FINALIZER],
-            "ownerReferences": [
-                {
-                    "apiVersion": f"{GROUP}/{VERSION}",
-                    "kind": "BpfProgram",
-                    "name": "bad",
-                    "uid": uid,
-                }
-            ],
+        "kind": "BpfNode",
+        "metadata": {"name": "no-such-node"},
+        "spec": {
+            "nodeName": "no-such-node",
+            "programs": {"bad": {"uid": "u", "configHash": "x", "program": {}}},
         },
-        "spec": {"bpfProgram": "bad", "nodeName": "no-such-node", "configHash": "x", "program": {}},
     }
     stack.apply(made_up)
     wait_for(
-        "the made-up object removed",
-        lambda: objects(stack, f"{LABEL_NODE}=no-such-node") == [],
+        "the made-up report and BpfNode removed",
+        lambda: (
+            objects(stack, f"{LABEL_NODE}=no-such-node") == []
+            and asked(stack.kubectl, "no-such-node") == {}
+        ),
         timeout=30,
     )
     node = sorted(stack.nodes)[0]
@@ -282,54 +300,76 @@ def test_bad_node_objects_are_handled(stack) -> None:
 
 
 class SpecRecorder:
-    """Every change of one program's BpfProgramNodes, as a watch delivers them: the sequence
-    the test checks."""
+    """Every change of what the nodes are asked to run of one program (their BpfNodes) and of
+    what they report running (its BpfProgramNodes), as two watches deliver them, merged in
+    the order the apiserver made them (resourceVersions are etcd revisions, one sequence for
+    both resources): the sequence the test checks."""
 
     def __init__(self, kubeconfig: str, program: str) -> None:
         self.api = client.CustomObjectsApi(config.new_client_from_config(kubeconfig))
         self.program = program
-        self.events: list[tuple[float, str, str, str | None, str | None]] = []
-        self.w = watch.Watch()
-        self.thread = threading.Thread(target=self._run, daemon=True)
+        self.raw: list[tuple[int, str, str, Any]] = []
+        self.watches: list[watch.Watch] = []
         self.stopped = False
         self.error: Exception | None = None
 
     def start(self, version: str) -> SpecRecorder:
         self.version = version
-        self.thread.start()
+        self.threads = [
+            threading.Thread(target=self._run, args=(plural,), daemon=True)
+            for plural in (BPF_NODES, PROGRAM_NODES)
+        ]
+        for t in self.threads:
+            t.start()
         return self
 
-    def _run(self) -> None:
+    def _run(self, plural: str) -> None:
         try:
-            self._record()
+            self._record(plural)
         except Exception as e:  # the stream closed by stop() ends here; anything else counts
             if not self.stopped:
                 self.error = e
 
-    def _record(self) -> None:
-        for ev in self.w.stream(
+    def _record(self, plural: str) -> None:
+        w = watch.Watch()
+        self.watches.append(w)
+        for ev in w.stream(
             self.api.list_cluster_custom_object,
             GROUP,
             VERSION,
-            PROGRAM_NODES,
-            label_selector=f"{LABEL_PROGRAM}={self.program}",
+            plural,
+            label_selector="" if plural == BPF_NODES else f"{LABEL_PROGRAM}={self.program}",
             resource_version=self.version,
         ):
             o = ev["object"]
-            st = o.get("status") or {}
-            self.events.append(
-                (
-                    time.monotonic(),
-                    o["spec"]["nodeName"],
-                    o["spec"]["configHash"],
-                    st.get("configHash"),
-                    st.get("phase"),
-                )
-            )
+            rv = int(o["metadata"]["resourceVersion"])
+            node = o["spec"]["nodeName"]
+            if plural == BPF_NODES:
+                entry = (o["spec"].get("programs") or {}).get(self.program)
+                gone = ev["type"] == "DELETED" or entry is None
+                self.raw.append((rv, node, "asked", None if gone else entry["configHash"]))
+            else:
+                st = o.get("status") or {}
+                self.raw.append((rv, node, "runs", (st.get("configHash"), st.get("phase"))))
+
+    @property
+    def events(self) -> list[tuple[int, str, str | None, str | None, str | None]]:
+        """(revision, node, asked hash, running hash, phase) after each change, in order."""
+        state: dict[str, list] = {}
+        out = []
+        for rv, node, what, value in sorted(self.raw):
+            s = state.setdefault(node, [None, None, None])
+            if what == "asked":
+                s[0] = value
+            else:
+                s[1], s[2] = value
+            out.append((rv, node, *s))
+        return out
 
     def stop(self) -> None:
         self.stopped = True
-        self.w.stop()
+        for w in self.watches:
+            w.stop()
         assert self.error is None, self.error  # the recording is complete
 
 
@@ -376,12 +416,17 @@ def test_standby_finishes_a_rollout_when_the_leader_is_killed(stack) -> None:
     old = next(iter(initial.values()))[0]
     wait_for(
         "the first node handed the change",
-        lambda: any(spec != old for _, _, spec, _, _ in recorder.events),
+        lambda: any(spec not in (old, None) for _, _, spec, _, _ in recorder.events),
         timeout=30,
     )
     stack.procs[leader].kill()  # SIGKILL: no lease release, the standby must wait it out
-    killed_at = time.monotonic()
     stack.procs.pop(leader).wait()
+    # a quorum read: every write the killed leader made has a lower revision
+    killed_at = int(
+        json.loads(stack.kubectl("get", "bpfnodes", "-o", "json").stdout)["metadata"][
+            "resourceVersion"
+        ]
+    )
     standby = "operator-2" if leader == "operator" else "operator"
     st = stack.wait_ready("lead", generation, timeout=90)
     recorder.stop()
@@ -389,8 +434,8 @@ def test_standby_finishes_a_rollout_when_the_leader_is_killed(stack) -> None:
     assert "became leader" in (stack.tmp / f"{standby}.log").read_text()
     counts = half_applied_at_each_step(recorder.events, initial, desired)
     assert max(counts) <= 1, (recorder.events, counts)
-    handed = [t for t, _, spec, _, _ in recorder.events if spec == desired]
-    assert len({node for _, node, spec, _, _ in recorder.events if spec == desired}) == NODES
-    assert any(t > killed_at for t in handed)  # the standby did part of the rollout
+    handed = [(rv, node) for rv, node, what, h in recorder.raw if what == "asked" and h == desired]
+    assert len({node for _, node in handed}) == NODES
+    assert any(rv > killed_at for rv, _ in handed)  # the standby did part of the rollout
     stack.start_operator("--no-webhook", name=leader)  # two operators again; this one standby
     stack.kubectl("delete", "bpfprogram", "lead", "--timeout=60s")

@@ -16,8 +16,8 @@ import pytest
 import yaml
 
 from bpfglobals.devcluster.cluster import free_port
-from bpfglobals.k8s.resources import node_object_name
 from tests.support.bpftool import bpftool, percpu_sum, section_vars
+from tests.support.node_view import program_on_nodes
 from tests.support.stack import Stack, running_stack, wait_for
 from tests.support.tcp_proxy import TcpProxy
 
@@ -151,20 +151,11 @@ def test_rodata_change_rolls_one_node_at_a_time(stack) -> None:
     max_in_flight, saw_partial = 0, False
     deadline = time.monotonic() + 90
     while time.monotonic() < deadline:
-        items = json.loads(
-            stack.kubectl(
-                "get", "bpfprogramnodes", "-l", "bpfglobals.io/program=web", "-o", "json"
-            ).stdout
-        )
+        view = program_on_nodes(stack.kubectl, "web")
         desired = stack.program("web")["status"].get("configHash")
-        specs = [i["spec"]["configHash"] for i in items["items"]]
-        done = [
-            i
-            for i in items["items"]
-            if (i.get("status") or {}).get("configHash") == i["spec"]["configHash"]
-            and i["status"].get("phase") == "Ready"
-        ]
-        in_flight = len(items["items"]) - len(done)
+        specs = [v.asked for v in view.values()]
+        done = [v for v in view.values() if v.running == v.asked and v.phase == "Ready"]
+        in_flight = len(view) - len(done)
         max_in_flight = max(max_in_flight, in_flight)
         saw_partial |= len(set(specs)) > 1
         st = stack.program("web").get("status") or {}
@@ -276,13 +267,9 @@ def test_verifier_rejection_stops_the_rollout(stack) -> None:
     st = wait_degraded(stack, "guard")
     assert "rejected by the verifier" in st["message"], (st, stack.logs())
     time.sleep(2)  # the rollout must not go on to other nodes
-    items = json.loads(
-        stack.kubectl(
-            "get", "bpfprogramnodes", "-l", "bpfglobals.io/program=guard", "-o", "json"
-        ).stdout
-    )
-    phases = sorted((i.get("status") or {}).get("phase", "") for i in items["items"])
-    assert phases == ["Failed", "Ready", "Ready"], (items, stack.logs())
+    view = program_on_nodes(stack.kubectl, "guard")
+    phases = sorted(v.phase or "" for v in view.values())
+    assert phases == ["Failed", "Ready", "Ready"], (view, stack.logs())
     for n in stack.program("guard")["status"]["nodes"]:
         assert n["programs"][0]["id"] == running[n["nodeName"]]  # old variant still runs
     stack.kubectl("delete", "bpfprogram", "guard", "--timeout=60s")
@@ -336,11 +323,10 @@ def test_apiserver_outage_keeps_programs_running(stack) -> None:
     proxy.cut()
     stack.apply(xdp_drop(stack, "web", {"drop_port": 7002, "log_level": 3}))
     generation = stack.program("web")["metadata"]["generation"]
-    mine = f"bpfprogramnode/{node_object_name('web', node)}"
 
     def handed_to_the_node():
-        obj = json.loads(stack.kubectl("get", mine, "-o", "json").stdout)
-        return obj["spec"]["configHash"] != (obj.get("status") or {}).get("configHash")
+        on = program_on_nodes(stack.kubectl, "web")[node]
+        return on.asked != on.running
 
     wait_for("the change handed to the cut-off node", handed_to_the_node)
     time.sleep(3)
@@ -427,6 +413,7 @@ def test_tracing_programs_roll_out_and_swap(stack, bpf_object) -> None:
 def test_delete_detaches_everywhere(stack) -> None:
     stack.kubectl("delete", "bpfprogram", "web", "--timeout=60s")
     assert stack.kubectl("get", "bpfprogramnodes", "-o", "name").stdout.strip() == ""
+    assert stack.kubectl("get", "bpfnodes", "-o", "name").stdout.strip() == ""
     for n in stack.nodes.values():
         assert not os.path.exists(f"{n['root']}/web")
         assert xdp_ids(n["net"]) == []

@@ -12,10 +12,10 @@ import os
 
 import pytest
 
-from bpfglobals.k8s.resources import node_object_name
 from bpfglobals.k8s.webhook_config import LOCAL_NAME
 from tests.e2e.test_operator import cluster_program
 from tests.support.bpftool import section_vars
+from tests.support.node_view import asked, program_on_nodes
 from tests.support.stack import Stack, wait_for
 
 ZONE = "topology.kubernetes.io/zone"
@@ -215,44 +215,30 @@ def test_per_node_values_each_node_runs_its_own(stack) -> None:
         assert ro["ro_u32"] == 5
         assert per_node[node]["globals"]["ro_addr_be"] == f"10.77.0.{i + 1}"
         assert per_node[node]["globals"]["ro_name"] == f"zone-{i}"
-    objs = {
-        n: json.loads(
-            stack.kubectl(
-                "get", "bpfprogramnode", node_object_name("pernode", n), "-o", "json"
-            ).stdout
-        )
-        for n in (n0, n1)
+    objs = {n: asked(stack.kubectl, n)["pernode"] for n in (n0, n1)}
+    before = {
+        n: json.loads(stack.kubectl("get", "bpfnode", n, "-o", "json").stdout) for n in (n0, n1)
     }
-    assert objs[n0]["spec"]["configHash"] != objs[n1]["spec"]["configHash"]
-    assert objs[n0]["spec"]["program"]["globals"]["ro_addr_be"] == "10.77.0.1"
-    assert "nodeOverrides" not in objs[n0]["spec"]["program"]
+    assert objs[n0]["configHash"] != objs[n1]["configHash"]
+    assert objs[n0]["program"]["globals"]["ro_addr_be"] == "10.77.0.1"
+    assert "nodeOverrides" not in objs[n0]["program"]
 
     # relabel one node: that node alone rolls out
     stack.kubectl("label", "node", n0, f"{ZONE}=zone-9", "--overwrite")
 
     def moved():
-        o = json.loads(
-            stack.kubectl(
-                "get", "bpfprogramnode", node_object_name("pernode", n0), "-o", "json"
-            ).stdout
-        )
-        st = o.get("status") or {}
+        on = program_on_nodes(stack.kubectl, "pernode")[n0]
         return (
-            o
-            if st.get("configHash") == o["spec"]["configHash"] != objs[n0]["spec"]["configHash"]
-            and st.get("phase") == "Ready"
-            else None
+            on if on.running == on.asked != objs[n0]["configHash"] and on.phase == "Ready" else None
         )
 
     wait_for("node 0 re-resolved and applied", moved)
     assert rodata(stack, n0, "pernode")["ro_name"] == "zone-9"
     assert rodata(stack, n1, "pernode")["ro_name"] == "zone-1"
-    other = json.loads(
-        stack.kubectl("get", "bpfprogramnode", node_object_name("pernode", n1), "-o", "json").stdout
-    )
-    # the other node's object was not written at all
-    assert other["metadata"]["generation"] == objs[n1]["metadata"]["generation"]
-    assert other["spec"] == objs[n1]["spec"]
+    other = json.loads(stack.kubectl("get", "bpfnode", n1, "-o", "json").stdout)
+    # the other node's BpfNode was not written at all
+    assert other["metadata"]["generation"] == before[n1]["metadata"]["generation"]
+    assert other["spec"] == before[n1]["spec"]
     stack.wait_ready("pernode")
 
     # a label that does not parse as the variable's type fails that node only, clearly
