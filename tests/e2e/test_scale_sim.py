@@ -17,9 +17,10 @@ def test_200_simulated_nodes_converge_with_bounded_objects_and_writes(
         scenario.cleanup()
     assert r["stuck"] == 0, r
     assert r["writes_per_node_change"] <= 3, r
-    # one operator write of each node object, one agent status write, per node and change
+    # one agent report per node and change; the operator's BpfNode writes carry both programs'
+    # changes to a node in one request when their rollout waves meet (at most one each)
     assert r["writes_during_change"]["bpfprogramnodes PATCH"] == 400, r
-    assert r["writes_during_change"]["bpfprogramnodes/status PATCH"] == 400, r
+    assert 200 <= r["writes_during_change"]["bpfnodes PATCH"] <= 400, r
     assert r["max_object_bytes"] <= 256 * 1024, r
     assert r["lists_per_agent_hour"] == 0, r  # no agent relisted in steady state
     assert r["create_s"] < 120 and r["rollout_s"] < 120, r

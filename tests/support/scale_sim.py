@@ -22,7 +22,7 @@ from pathlib import Path
 from kubernetes import client, config
 
 from bpfglobals.devcluster import ClusterInfo
-from bpfglobals.k8s.resources import GROUP, LABEL_NODE, PROGRAM_NODES, PROGRAMS, VERSION
+from bpfglobals.k8s.resources import GROUP, LABEL_NODE, NODES, PROGRAM_NODES, PROGRAMS, VERSION
 from tests.support.kubectl import kubectl_for
 from tests.support.progs import EXAMPLES, compile_bpf
 from tests.support.stack import CLI
@@ -137,15 +137,18 @@ class Scenario:
                 self.custom.delete_cluster_custom_object, GROUP, VERSION, PROGRAMS, name
             )
         sel = f"bpfglobals.io/program in ({','.join(self.names)})"
-        for o in self._list(PROGRAM_NODES, sel):
-            patch = {"metadata": {"finalizers": []}}
-            name = o["metadata"]["name"]
-            self._ignore_404(
-                self.custom.patch_cluster_custom_object, GROUP, VERSION, PROGRAM_NODES, name, patch
-            )
-            self._ignore_404(
-                self.custom.delete_cluster_custom_object, GROUP, VERSION, PROGRAM_NODES, name
-            )
+        for plural, objs in (
+            (PROGRAM_NODES, self._list(PROGRAM_NODES, sel)),
+            (NODES, self._mine()),
+        ):
+            for o in objs:
+                self._ignore_404(
+                    self.custom.delete_cluster_custom_object,
+                    GROUP,
+                    VERSION,
+                    plural,
+                    o["metadata"]["name"],
+                )
         self.core.delete_collection_node(label_selector=f"bpfglobals.io/sim={self.prefix}")
 
     @staticmethod
@@ -169,6 +172,10 @@ class Scenario:
             token = page["metadata"].get("continue")
             if not token:
                 return out
+
+    def _mine(self) -> list[dict]:
+        """The BpfNodes of the simulated nodes."""
+        return [o for o in self._list(NODES) if o["metadata"]["name"].startswith(self.prefix)]
 
     def programs(self) -> dict[str, dict]:
         return {
@@ -255,7 +262,7 @@ class Scenario:
         hours = (time.monotonic() - listed_at) / 3600
         max_bytes = max(
             len(json.dumps(o, separators=(",", ":")))
-            for plural in (PROGRAMS, PROGRAM_NODES)
+            for plural in (PROGRAMS, NODES, PROGRAM_NODES)
             for o in self._list(plural)
         )
 
@@ -266,6 +273,7 @@ class Scenario:
 
         def churned() -> bool:
             held = any(self._list(PROGRAM_NODES, f"{LABEL_NODE}={node}") for node in gone[:20])
+            held = held or any(o["metadata"]["name"] in gone for o in self._mine())
             return not held and self.all_ready(gens, left)
 
         node_delete_s = self.timed("nodes deleted: all Ready on the rest", churned, timeout)
@@ -276,7 +284,7 @@ class Scenario:
         mine = f"bpfglobals.io/program in ({','.join(self.names)})"
 
         def all_gone() -> bool:
-            return not self.programs() and not self._list(PROGRAM_NODES, mine)
+            return not self.programs() and not self._list(PROGRAM_NODES, mine) and not self._mine()
 
         try:
             delete_s = self.wait("delete: all gone", all_gone, timeout)
