@@ -153,9 +153,12 @@ class ProgramController:
         resolved: dict[str, Resolved] = {}
         unresolved: dict[str, str] = {}
         if m is not None and invalid is None:
+            same = None
+            if not m.per_node() and selected:  # every node runs the same: resolve once
+                same = self._resolve(v, NodeFacts(selected[0]))
             for n in selected:  # per-node values: each node's own globals and hash
                 info = nodes.get(n)
-                r, why = self._resolve(v, info.facts(n) if info else NodeFacts(n))
+                r, why = same or self._resolve(v, info.facts(n) if info else NodeFacts(n))
                 if r is not None:
                     resolved[n] = r
                 else:
