@@ -146,6 +146,7 @@ class ProgramController:
         selector = m.node_selector if m is not None else None
         labels = {n: i.labels for n, i in nodes.items()}
         selected = [] if selector is None else select_nodes(selector, labels)
+        chosen = set(selected)  # membership tests: O(1), 5,000 nodes per tick
         objects = self._objects(name) if objects is None else objects
         self._release_abandoned(objects, nodes)
         live = by_node(objects)
@@ -171,7 +172,7 @@ class ProgramController:
             desired=desired,
             elf_sha=v.elf_sha or ((m.elf.sha256 or "") if m is not None else ""),
             selected=selected,
-            nodes={n: o for n, o in view.items() if n in selected},
+            nodes={n: o for n, o in view.items() if n in chosen},
             previous=previous,
             invalid=invalid,
             now=now(),
@@ -230,8 +231,9 @@ class ProgramController:
         states = {
             n: NodeState(n, o.spec_hash, o.status_hash, o.phase)
             for n, o in view.items()
-            if n in resolved or n not in selected
+            if n in resolved or n not in chosen
         }
+        chosen = set(selected)
         runnable = [n for n in selected if n in resolved]
         want = {n: r.config_hash for n, r in resolved.items()}
         plan = plan_rollout(want, runnable, states, limit)

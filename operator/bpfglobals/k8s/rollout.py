@@ -48,7 +48,8 @@ def plan_rollout(
         return desired if isinstance(desired, str) else desired[node]
 
     create = tuple(n for n in selected if n not in states)
-    delete = tuple(sorted(n for n in states if n not in selected))
+    chosen = set(selected)
+    delete = tuple(sorted(n for n in states if n not in chosen))
     existing = [states[n] for n in selected if n in states]
     in_flight = sum(
         1
