@@ -209,3 +209,43 @@ def test_lease_timings_must_nest(d, r, p) -> None:
     with pytest.raises(BpfGlobalsError, match="lease duration > renew deadline > retry period"):
         LeaseConfig(lease_duration=d, renew_deadline=r, retry_period=p)
     assert LeaseConfig().lease_duration == 15 and LeaseConfig().renew_deadline == 10
+
+
+def bpfnode(node: str, **programs: str) -> dict:
+    return {
+        "metadata": {"name": node},
+        "spec": {"nodeName": node, "programs": {p: {"configHash": h} for p, h in programs.items()}},
+    }
+
+
+def test_the_node_view_marks_only_the_programs_an_event_changed() -> None:
+    from bpfglobals.k8s.client import Api
+    from bpfglobals.k8s.node_objects import NodeObjectCache
+
+    marked: list[str] = []
+    cache = NodeObjectCache(Api(core=None, custom=None), marked.append)
+    cache._nodes_listed([bpfnode("n1", p="h1", q="g1"), bpfnode("n2", p="h1")])
+    assert sorted(marked) == ["p", "q"]
+    marked.clear()
+    cache._node_event("MODIFIED", bpfnode("n1", p="h2", q="g1"))  # one wave of p on n1
+    assert marked == ["p"]
+    assert {o.node: o.spec_hash for o in cache.objects("p")} == {"n1": "h2", "n2": "h1"}
+    assert cache.asked("n1") == {"p": "h2", "q": "g1"} and cache.asked("n3") is None
+    marked.clear()
+    report = {
+        "metadata": {"name": "q.n1", "resourceVersion": "7"},
+        "spec": {"bpfProgram": "q", "nodeName": "n1", "configHash": "g1"},
+        "status": {"configHash": "g1", "phase": "Ready"},
+    }
+    cache._report_event("ADDED", report)
+    assert marked == ["q"]
+    (q,) = cache.objects("q")
+    assert (q.spec_hash, q.status_hash, q.phase, q.deleting) == ("g1", "g1", "Ready", False)
+    marked.clear()
+    cache._node_event("DELETED", bpfnode("n1", p="h2", q="g1"))  # the node went
+    assert sorted(marked) == ["p", "q"]
+    (q,) = cache.objects("q")  # the report outlives the BpfNode until someone deletes it
+    assert q.deleting and q.waits_for_agent
+    assert [r.name for r in cache.reports_of("n1")] == ["q.n1"]
+    cache._report_event("DELETED", report)
+    assert cache.objects("q") == [] and cache.reports_of("n1") == []
