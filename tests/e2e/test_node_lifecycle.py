@@ -90,21 +90,12 @@ def objects(stack: Stack, label: str) -> list[dict]:
 
 def report(stack: Stack, program: str, node: str) -> dict:
     """A report as an agent that then vanished would have left it."""
-    uid = stack.program(program)["metadata"]["uid"]
     return {
         "apiVersion": f"{GROUP}/{VERSION}",
         "kind": "BpfProgramNode",
         "metadata": {
             "name": node_object_name(program, node),
             "labels": {LABEL_PROGRAM: program, LABEL_NODE: node},
-            "ownerReferences": [
-                {
-                    "apiVersion": f"{GROUP}/{VERSION}",
-                    "kind": "BpfProgram",
-                    "name": program,
-                    "uid": uid,
-                }
-            ],
         },
         "spec": {"bpfProgram": program, "nodeName": node, "configHash": "x"},
         "status": {"phase": "Ready", "configHash": "x"},

@@ -1,5 +1,5 @@
-"""The agent's two threads and its health: gc (watch thread) and apply (worker) take turns on
-the node's bpffs state, and a reconcile that hangs turns /healthz red."""
+"""The agent and its health: a gc and an apply never run at once on the node's bpffs state
+(whichever thread calls them), and a reconcile that hangs turns /healthz red."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import time
 import urllib.error
 import urllib.request
 
-from bpfglobals.k8s.agent import NodeAgent
+from bpfglobals.k8s.agent import SYNC, NodeAgent
 from bpfglobals.k8s.metrics import Health, serve
 from bpfglobals.node.reconcile import NodeReconciler
 from tests.unit.test_metrics import free_port
@@ -37,17 +37,15 @@ class Timed(NodeReconciler):
             self.spans.append(("gc", t, time.monotonic()))
 
 
-def node_object(elf, cgroup: str, forced: int) -> dict:
+def entry(elf, cgroup: str, forced: int) -> dict:
+    """A BpfNode's entry for program p."""
     attach = {"cgroup": {"path": cgroup, "type": "cgroup_skb/ingress"}}
     program = {
         "elf": {"path": str(elf), "sha256": hashlib.sha256(elf.read_bytes()).hexdigest()},
         "programs": [{"name": "cg_ingress", "attach": attach}],
         "globals": {"forced_verdict": forced},
     }
-    return {
-        "metadata": {"name": "p.n1", "generation": 1, "resourceVersion": "1"},
-        "spec": {"bpfProgram": "p", "nodeName": "n1", "configHash": "", "program": program},
-    }
+    return {"uid": "u", "configHash": "", "program": program}
 
 
 def test_gc_and_apply_never_run_at_once(bpf_object, node_root, cgroup_dir) -> None:
@@ -55,7 +53,7 @@ def test_gc_and_apply_never_run_at_once(bpf_object, node_root, cgroup_dir) -> No
     node = Timed(root)
     agent = NodeAgent(None, "n1", node, Health())
     elf = bpf_object("live")
-    agent.objects = {"p.n1": node_object(elf, cgroup, 0)}
+    agent.wanted = {"p": entry(elf, cgroup, 0)}
     done = threading.Event()
 
     def collect() -> None:
@@ -66,7 +64,7 @@ def test_gc_and_apply_never_run_at_once(bpf_object, node_root, cgroup_dir) -> No
     gc_thread.start()
     try:
         for i in range(12):  # .rodata changes: a new variant each time
-            agent._apply(node_object(elf, cgroup, i % 3 + 1)["spec"])
+            agent._apply("p", entry(elf, cgroup, i % 3 + 1))
     finally:
         done.set()
         gc_thread.join()
@@ -98,11 +96,12 @@ def test_a_stuck_apply_turns_healthz_red(bpf_object, node_root, cgroup_dir) -> N
     health.watch_worker(worker)
     assert healthz(port) == (200, "ok\n")
     with agent.node_lock:  # a hung gc (or bpf(2) call) holds the node: the apply waits
-        agent.objects["p.n1"] = node_object(bpf_object("live"), cgroup, 0)
-        agent.queue.put("p.n1")
+        agent.wanted = {"p": entry(bpf_object("live"), cgroup, 0)}
+        agent.reports = {}  # listed: none (this agent has no apiserver; its report write fails)
+        agent.queue.put(SYNC)
         time.sleep(1.0)
         code, text = healthz(port)
-        assert code == 503 and "reconciling p.n1" in text and "(stuck)" in text
+        assert code == 503 and "reconciling p" in text and "(stuck)" in text
     deadline = time.monotonic() + 10
     while node.get("p") is None and time.monotonic() < deadline:
         time.sleep(0.05)

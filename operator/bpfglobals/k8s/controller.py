@@ -227,13 +227,12 @@ class ProgramController:
         """Ask the nodes the rollout plan allows now. A selected node whose values did not
         resolve (not in `resolved`) keeps its running configuration: it is neither updated
         nor removed."""
-        spec = body.get("spec") or {}
+        spec, chosen = body.get("spec") or {}, set(selected)
         states = {
             n: NodeState(n, o.spec_hash, o.status_hash, o.phase)
             for n, o in view.items()
             if n in resolved or n not in chosen
         }
-        chosen = set(selected)
         runnable = [n for n in selected if n in resolved]
         want = {n: r.config_hash for n, r in resolved.items()}
         plan = plan_rollout(want, runnable, states, limit)

@@ -42,8 +42,14 @@ class Informer:
         on_event: Callable[[str, dict], None],
         on_alive: Callable[[], None] = lambda: None,
         component: str = "agent",
+        field_selector: str = "",
+        watch_seconds: tuple[int, int] = WATCH_SECONDS,
     ) -> None:
         self.api, self.plural, self.selector = api, plural, selector
+        # `metadata.name=X`: the apiserver offers such a watch only the events of X (it keeps
+        # name-scoped watchers apart); a label selector is matched against every event
+        self.field_selector = field_selector
+        self.watch_seconds = watch_seconds
         self.on_list, self.on_event, self.on_alive = on_list, on_event, on_alive
         self.component = component
         self.stop = threading.Event()
@@ -83,6 +89,7 @@ class Informer:
                 VERSION,
                 self.plural,
                 label_selector=self.selector,
+                field_selector=self.field_selector,
                 limit=PAGE,
                 _continue=token,
                 _request_timeout=TIMEOUT,
@@ -107,9 +114,10 @@ class Informer:
             VERSION,
             self.plural,
             label_selector=self.selector,
+            field_selector=self.field_selector,
             resource_version=version,
             allow_watch_bookmarks=True,
-            timeout_seconds=random.randint(*WATCH_SECONDS),
+            timeout_seconds=random.randint(*self.watch_seconds),
             _request_timeout=(10, READ_TIMEOUT),
         ):
             self.on_alive()
