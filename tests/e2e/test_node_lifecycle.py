@@ -413,11 +413,8 @@ def test_standby_finishes_a_rollout_when_the_leader_is_killed(stack) -> None:
     stack.procs[leader].kill()  # SIGKILL: no lease release, the standby must wait it out
     stack.procs.pop(leader).wait()
     # a quorum read: every write the killed leader made has a lower revision
-    killed_at = int(
-        json.loads(stack.kubectl("get", "bpfnodes", "-o", "json").stdout)["metadata"][
-            "resourceVersion"
-        ]
-    )
+    listed = stack.kubectl("get", "--raw", f"/apis/{GROUP}/{VERSION}/bpfnodes?limit=1").stdout
+    killed_at = int(json.loads(listed)["metadata"]["resourceVersion"])
     standby = "operator-2" if leader == "operator" else "operator"
     st = stack.wait_ready("lead", generation, timeout=90)
     recorder.stop()
