@@ -115,18 +115,23 @@ def can_i(kubectl, who: str, *args: str) -> bool:
 
 
 AGENT_MAY = [
+    ("get", "bpfnodes.bpfglobals.io"),
+    ("list", "bpfnodes.bpfglobals.io"),
+    ("watch", "bpfnodes.bpfglobals.io"),
     ("list", "bpfprogramnodes.bpfglobals.io"),
     ("watch", "bpfprogramnodes.bpfglobals.io"),
-    ("patch", "bpfprogramnodes.bpfglobals.io", "--subresource=status"),
+    ("create", "bpfprogramnodes.bpfglobals.io"),
     ("patch", "bpfprogramnodes.bpfglobals.io"),
-    ("get", "bpfprograms.bpfglobals.io"),
+    ("delete", "bpfprogramnodes.bpfglobals.io"),
     ("get", "configmaps", "-n", "default"),
 ]
 AGENT_MAY_NOT = [
+    ("create", "bpfnodes.bpfglobals.io"),
+    ("patch", "bpfnodes.bpfglobals.io"),
+    ("delete", "bpfnodes.bpfglobals.io"),
+    ("get", "bpfprograms.bpfglobals.io"),
     ("update", "bpfprograms.bpfglobals.io"),
     ("patch", "bpfprograms.bpfglobals.io"),
-    ("delete", "bpfprogramnodes.bpfglobals.io"),
-    ("create", "bpfprogramnodes.bpfglobals.io"),
     ("get", "secrets", "-n", NS),
     ("list", "secrets", "-A"),
     ("list", "configmaps", "-A"),
@@ -138,7 +143,11 @@ OPERATOR_MAY = [
     ("watch", "bpfprograms.bpfglobals.io"),
     ("patch", "bpfprograms.bpfglobals.io"),
     ("patch", "bpfprograms.bpfglobals.io", "--subresource=status"),
-    ("create", "bpfprogramnodes.bpfglobals.io"),
+    ("create", "bpfnodes.bpfglobals.io"),
+    ("patch", "bpfnodes.bpfglobals.io"),
+    ("delete", "bpfnodes.bpfglobals.io"),
+    ("watch", "bpfnodes.bpfglobals.io"),
+    ("watch", "bpfprogramnodes.bpfglobals.io"),
     ("delete", "bpfprogramnodes.bpfglobals.io"),
     ("list", "nodes"),
     ("watch", "nodes"),
@@ -164,7 +173,8 @@ OPERATOR_MAY_NOT = [
     ("patch", "nodes"),
     ("create", "pods"),
     ("list", "configmaps", "-A"),
-    ("patch", "bpfprogramnodes.bpfglobals.io", "--subresource=status"),
+    ("create", "bpfprogramnodes.bpfglobals.io"),
+    ("patch", "bpfprogramnodes.bpfglobals.io"),
     ("create", "clusterroles.rbac.authorization.k8s.io"),
     ("patch", "customresourcedefinitions.apiextensions.k8s.io"),
     ("get", "secrets/other", "-n", NS),
@@ -183,56 +193,55 @@ def test_rbac_least_privilege(kubectl, installed, who, allowed, denied) -> None:
 
 
 def test_agent_writes_only_its_own_nodes_objects(control_plane, kubectl, installed) -> None:
-    for node in ("chart-node-a", "chart-node-b"):
-        kubectl(
-            "apply",
-            "-f",
-            "-",
-            input=json.dumps(
-                {
-                    "apiVersion": "bpfglobals.io/v1alpha1",
-                    "kind": "BpfProgramNode",
-                    "metadata": {"name": f"p.{node}", "labels": {"bpfglobals.io/node": node}},
-                    "spec": {"bpfProgram": "p", "nodeName": node, "configHash": "x", "program": {}},
-                }
-            ),
+    def report(node: str) -> str:
+        return json.dumps(
+            {
+                "apiVersion": "bpfglobals.io/v1alpha1",
+                "kind": "BpfProgramNode",
+                "metadata": {"name": f"p.{node}", "labels": {"bpfglobals.io/node": node}},
+                "spec": {"bpfProgram": "p", "nodeName": node, "configHash": "x"},
+                "status": {"phase": "Ready"},
+            }
         )
-    status = json.dumps({"status": {"phase": "Ready"}})
 
-    def patch_as(node_name: str, target: str, *extra: str) -> subprocess.CompletedProcess:
+    def as_agent(node_name: str, *args: str, input: str | None = None):
         return kubectl(
-            "patch",
-            "bpfprogramnode",
-            f"p.{target}",
-            "--type=merge",
-            "-p",
-            status,
-            "--subresource=status",
+            *args,
             f"--as={AGENT}",
             f"--as-user-extra=authentication.kubernetes.io/node-name={node_name}",
-            *extra,
+            input=input,
             check=False,
         )
 
-    assert patch_as("chart-node-a", "chart-node-a").returncode == 0
-    denied = patch_as("chart-node-a", "chart-node-b")
+    own = "only write the BpfProgramNodes of their own node"
+    # create: only a report naming its own node
     assert (
-        denied.returncode != 0
-        and "only write the BpfProgramNodes of their own node" in denied.stderr
+        as_agent("chart-node-a", "create", "-f", "-", input=report("chart-node-a")).returncode == 0
     )
-    spec = kubectl(
-        "patch",
-        "bpfprogramnode",
-        "p.chart-node-a",
-        "--type=merge",
-        "-p",
-        '{"spec": {"configHash": "y"}}',
-        f"--as={AGENT}",
-        "--as-user-extra=authentication.kubernetes.io/node-name=chart-node-a",
-        check=False,
+    denied = as_agent("chart-node-a", "create", "-f", "-", input=report("chart-node-b"))
+    assert denied.returncode != 0 and own in denied.stderr
+    kubectl("create", "-f", "-", input=report("chart-node-b"))  # as an administrator
+
+    def patch(node_name: str, target: str, body: dict):
+        return as_agent(
+            node_name, "patch", "bpfprogramnode", f"p.{target}", "--type=merge", "-p",
+            json.dumps(body),
+        )  # fmt: skip
+
+    # update (the agent's one merge patch of spec and status): only its own node's reports
+    mine = {"spec": {"configHash": "y"}, "status": {"phase": "Failed"}}
+    assert patch("chart-node-a", "chart-node-a", mine).returncode == 0
+    denied = patch("chart-node-a", "chart-node-b", mine)
+    assert denied.returncode != 0 and own in denied.stderr
+    moved = patch("chart-node-a", "chart-node-a", {"spec": {"nodeName": "chart-node-b"}})
+    assert moved.returncode != 0 and "may not change a BpfProgramNode's spec.nodeName" in (
+        moved.stderr
     )
-    assert spec.returncode != 0 and "may not change a BpfProgramNode's spec" in spec.stderr
-    kubectl("delete", "bpfprogramnode", "p.chart-node-a", "p.chart-node-b")
+    # delete: only its own node's reports
+    denied = as_agent("chart-node-a", "delete", "bpfprogramnode", "p.chart-node-b")
+    assert denied.returncode != 0 and own in denied.stderr
+    assert as_agent("chart-node-a", "delete", "bpfprogramnode", "p.chart-node-a").returncode == 0
+    kubectl("delete", "bpfprogramnode", "p.chart-node-b")
 
 
 def test_agent_pod_security(rendered) -> None:
