@@ -354,7 +354,7 @@ def test_cluster_example_drops_the_port_on_a_veth_of_the_node(k, program, veth) 
 
 def wait_connected(k: Kubectl, pod: dict, objects: int) -> None:
     """Until the agent says it listed its node's objects (/healthz answers a little earlier)."""
-    line = f"connected: {objects} BpfProgramNode(s)"
+    line = f"connected: {objects} program(s)"
     name = pod["metadata"]["name"]
     wait_for(line, lambda: line in k("logs", "-n", NS, name).stdout, 60)
 
