@@ -2,10 +2,10 @@
 real apiserver, for scale tests of the operator.
 
 Each simulated node is a Node object (with a Ready condition, as a kubelet would post it) and
-a real `NodeAgent`: its own watch on its own BpfProgramNodes, its own worker, the same status
-writes and finalizer handling as a real agent. Only the kernel work is replaced: `SimulatedNode`
-answers `apply`/`delete`/`gc` as `NodeReconciler` does, with made-up kernel IDs, without
-fetching the ELF or calling bpf(2).
+a real `NodeAgent`: its own watch on its own BpfNode (by name), its own worker, the same
+BpfProgramNode reports (create, patch, delete) as a real agent. Only the kernel work is
+replaced: `SimulatedNode` answers `apply`/`delete`/`gc` as `NodeReconciler` does, with made-up
+kernel IDs, without fetching the ELF or calling bpf(2).
 
 Run: `python -m bpfglobals.k8s.simulator --nodes N --prefix sim --stats FILE [--kubeconfig K]`.
 It writes `FILE` (JSON: nodes, connected agents, LISTs made) every second until stopped.
@@ -37,6 +37,11 @@ LABEL_SIM = "bpfglobals.io/sim"
 # A real agent re-checks its few objects every 30 s; thousands in one process would spend the
 # machine on it, and with nothing in the kernel there is nothing to re-check.
 RESYNC = 600.0
+# Longer watch requests than a real agent's (50-60 s): 5,000 agents reconnecting every minute
+# would spend the simulator's one interpreter on it. Each still resumes from its version.
+WATCH_SECONDS = (240, 300)
+# Thousands of threads (a watch and a worker per agent): small stacks keep the RSS down.
+STACK_BYTES = 256 * 1024
 _ids = itertools.count(1000)
 _ids_lock = threading.Lock()
 
@@ -138,9 +143,14 @@ class Simulator:
         names = self.node_names()
         with ThreadPoolExecutor(workers) as pool:
             list(pool.map(lambda n: register(self.api.core, n, self.prefix), names))
-        threading.stack_size(512 * 1024)  # thousands of threads: small stacks
+        threading.stack_size(STACK_BYTES)
         for name in names:
-            agent = NodeAgent(self.api, name, SimulatedNode())  # type: ignore[arg-type]
+            agent = NodeAgent(
+                self.api,
+                name,
+                SimulatedNode(),  # type: ignore[arg-type]
+                watch_seconds=WATCH_SECONDS,
+            )
             agent.resync = RESYNC
             self.agents.append(agent)
             threading.Thread(target=agent.run, daemon=True, name=f"agent-{name}").start()
@@ -148,7 +158,7 @@ class Simulator:
     def stats(self) -> Mapping[str, int]:
         return {
             "nodes": self.count,
-            "connected": sum(1 for a in self.agents if a.lists > 0),
+            "connected": sum(1 for a in self.agents if a.informer.synced.is_set()),
             "lists": sum(a.lists for a in self.agents),
         }
 
