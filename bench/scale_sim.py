@@ -17,19 +17,15 @@ from __future__ import annotations
 
 import argparse
 import json
-import shutil
-import signal
 import sys
-import tempfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "operator"))
 
+from bench.local_cluster import local_cluster  # noqa: E402
 from tests.support.scale_sim import Scenario  # noqa: E402
-
-from bpfglobals.devcluster import DevCluster  # noqa: E402
 
 
 def main() -> None:
@@ -38,17 +34,12 @@ def main() -> None:
     ap.add_argument("--programs", type=int, default=10)
     ap.add_argument("--timeout", type=float, default=1800, help="seconds per phase")
     args = ap.parse_args()
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # clean up on a plain kill too
-    tmp = Path(tempfile.mkdtemp(prefix="bpfg-scale-sim-"))
-    cluster = DevCluster(str(tmp / "cluster"))
-    info = cluster.up()
-    scenario = Scenario(info, args.nodes, args.programs, tmp)
-    try:
-        result = scenario.run(timeout=args.timeout)
-    finally:
-        scenario.stop()
-        cluster.down()
-        shutil.rmtree(tmp, ignore_errors=True)
+    with local_cluster("bpfg-scale-sim-") as (info, tmp):
+        scenario = Scenario(info, args.nodes, args.programs, tmp)
+        try:
+            result = scenario.run(timeout=args.timeout)
+        finally:
+            scenario.stop()
     print(json.dumps(result), flush=True)
 
 

@@ -16,11 +16,8 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import shutil
-import signal
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -28,9 +25,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "operator"))
 
+from bench.local_cluster import local_cluster  # noqa: E402
 from tests.support.scale_sim import proc_usage  # noqa: E402
-
-from bpfglobals.devcluster import DevCluster  # noqa: E402
 
 
 def connect(kubeconfig: str, nodes: int, tmp: Path, timeout: float, idle: float) -> dict:
@@ -76,15 +72,8 @@ def main() -> None:
     ap.add_argument("--timeout", type=float, default=900, help="seconds to connect")
     ap.add_argument("--idle", type=float, default=60, help="seconds measured idle")
     args = ap.parse_args()
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # clean up on a plain kill too
-    tmp = Path(tempfile.mkdtemp(prefix="bpfg-sim-connect-"))
-    cluster = DevCluster(str(tmp / "cluster"))
-    info = cluster.up()
-    try:
+    with local_cluster("bpfg-sim-connect-") as (info, tmp):
         result = connect(info.kubeconfig, args.nodes, tmp, args.timeout, args.idle)
-    finally:
-        cluster.down()
-        shutil.rmtree(tmp, ignore_errors=True)
     print(json.dumps(result), flush=True)
 
 
