@@ -103,14 +103,18 @@ def rollout(kubectl, docs: list[dict], what: str, pairs: int) -> None:
 
     def progress():
         if "operator wrote every node object" not in marks or "agents applied" not in marks:
-            nodes = json.loads(kubectl("get", "bpfprogramnodes", "-o", "json").stdout)["items"]
-            fresh = [o for o in nodes if o["spec"]["configHash"] in wanted]
-            if len(fresh) == pairs:
+            asked = json.loads(kubectl("get", "bpfnodes", "-o", "json").stdout)["items"]
+            entries = [e for o in asked for e in o["spec"]["programs"].values()]
+            if sum(e["configHash"] in wanted for e in entries) == pairs:
                 marks.setdefault("operator wrote every node object", time.perf_counter() - t)
-                if all(
-                    (o.get("status") or {}).get("configHash") == o["spec"]["configHash"]
-                    and o["status"].get("phase") == "Ready"
-                    for o in fresh
+                reports = json.loads(kubectl("get", "bpfprogramnodes", "-o", "json").stdout)
+                if (
+                    sum(
+                        (o.get("status") or {}).get("configHash") in wanted
+                        and o["status"].get("phase") == "Ready"
+                        for o in reports["items"]
+                    )
+                    == pairs
                 ):
                     marks["agents applied"] = time.perf_counter() - t
         items = json.loads(kubectl("get", "bpfprograms", "-o", "json").stdout)["items"]

@@ -114,7 +114,8 @@ step "kubectl apply -f examples/xdp_drop-cluster.yaml; kubectl wait --for=condit
 kubectl apply -f "$OUT/xdp_drop-cluster.yaml"
 kubectl wait --for=condition=Ready bpfprogram/xdp-drop --timeout=60s
 kubectl get bpfprograms
-kubectl get bpfprogramnodes
+kubectl get bpfnodes
+kubectl get bpfprogramnodes -l bpfglobals.io/program=xdp-drop
 kubectl get bpfprogram xdp-drop -o jsonpath='{.status.nodes[0].maps}{"\n"}'
 send 9999 100
 counters
