@@ -11,13 +11,22 @@ from kubernetes import client, config
 from bpfglobals.k8s.resources import GROUP, VERSION
 
 
-def load_config(kubeconfig: str | None = None) -> None:
+# Connections kept per client: the operator writes from several threads at once (its BpfNode
+# writer, reconciles, two watches); with the library's 10, each extra one was a new TLS
+# handshake (urllib3: "Connection pool is full, discarding connection").
+POOL = 32
+
+
+def load_config(kubeconfig: str | None = None, pool: int = POOL) -> None:
     if kubeconfig:
         config.load_kube_config(config_file=kubeconfig)
     elif os.environ.get("KUBERNETES_SERVICE_HOST"):
         config.load_incluster_config()
     else:
         config.load_kube_config()
+    cfg = client.Configuration.get_default_copy()
+    cfg.connection_pool_maxsize = pool
+    client.Configuration.set_default(cfg)
 
 
 # Every request has a deadline: an unreachable apiserver must fail a call, never hang a loop.
