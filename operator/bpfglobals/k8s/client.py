@@ -10,7 +10,6 @@ from kubernetes import client, config
 
 from bpfglobals.k8s.resources import GROUP, VERSION
 
-
 # Connections kept per client: the operator writes from several threads at once (its BpfNode
 # writer, reconciles, two watches); with the library's 10, each extra one was a new TLS
 # handshake (urllib3: "Connection pool is full, discarding connection").
