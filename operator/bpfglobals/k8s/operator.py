@@ -79,9 +79,9 @@ def _reconcile(
 
     name = body["metadata"]["name"]
     _synced(objects)
-    state.starting(name)
     try:
-        state.controller.reconcile(body, event, _nodes(nodes), objects.objects(name))
+        with state.reconciling(name):
+            state.controller.reconcile(body, event, _nodes(nodes), objects.objects(name))
     except Exception as e:  # API hiccups: retry soon rather than after kopf's default minute
         state.failed(name)
         raise kopf.TemporaryError(f"reconcile failed: {e}", delay=1) from e
