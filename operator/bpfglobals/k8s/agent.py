@@ -305,18 +305,20 @@ class NodeAgent:
             self._replace_report(body)
         self.reports[program] = body
 
-    def _create_report(self, body: dict[str, Any]) -> None:
+    def _create_report(self, body: dict[str, Any], fall_back: bool = True) -> None:
+        """`fall_back`: on 409 patch instead (once: a create and a delete racing each other
+        end in an error for the next sync to retry, not in a loop)."""
         try:
             self.api.create_obj(
                 PROGRAM_NODES, {"apiVersion": API_VERSION, "kind": "BpfProgramNode", **body}
             )
             API_WRITES.labels("agent", "report").inc()
         except Exception as e:
-            if getattr(e, "status", None) != 409:
+            if getattr(e, "status", None) != 409 or not fall_back:
                 raise
-            self._replace_report(body)  # there from before a restart
+            self._replace_report(body, fall_back=False)  # there from before a restart
 
-    def _replace_report(self, body: dict[str, Any]) -> None:
+    def _replace_report(self, body: dict[str, Any], fall_back: bool = True) -> None:
         ops = [
             {"op": "add", "path": "/spec", "value": body["spec"]},
             {"op": "add", "path": "/status", "value": body["status"]},
@@ -325,9 +327,9 @@ class NodeAgent:
             self.api.patch(PROGRAM_NODES, body["metadata"]["name"], ops)
             API_WRITES.labels("agent", "report").inc()
         except Exception as e:
-            if not is_not_found(e):
+            if not is_not_found(e) or not fall_back:
                 raise
-            self._create_report(body)  # deleted meanwhile (the operator, a user)
+            self._create_report(body, fall_back=False)  # deleted meanwhile (operator, a user)
 
     def _delete_report(self, program: str) -> None:
         try:

@@ -93,10 +93,10 @@ class ProgramController:
         self.view: NodeObjectCache | None = None
         self.writer: NodeWriter | None = None
 
-    def attach(self, view: NodeObjectCache, writer: NodeWriter | None = None) -> None:
-        """The watch-fed view of the nodes, and the writer of their BpfNodes."""
+    def attach(self, view: NodeObjectCache) -> None:
+        """The watch-fed view of the nodes, and a writer of their BpfNodes that reads it."""
         self.view = view
-        self.writer = writer or NodeWriter(self.api, view.asked)
+        self.writer = NodeWriter(self.api, view.asked)
 
     def forget(self, name: str) -> None:
         """Drop what is kept about a deleted BpfProgram."""

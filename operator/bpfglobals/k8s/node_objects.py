@@ -22,8 +22,6 @@ from bpfglobals.k8s.client import Api
 from bpfglobals.k8s.informer import Informer
 from bpfglobals.k8s.resources import NODES, PROGRAM_NODES
 
-_ASKED = object()  # node_object(): take the hash the report was written for
-
 
 @dataclass(frozen=True)
 class NodeObject:
@@ -48,15 +46,16 @@ class NodeObject:
         return self.reported
 
 
-def node_object(body: Mapping[str, Any], spec_hash: object = _ASKED) -> NodeObject:
-    """A report (BpfProgramNode) as a record; `spec_hash`: what the BpfNode asks for now."""
+def node_object(body: Mapping[str, Any]) -> NodeObject:
+    """A report (BpfProgramNode) as a record; its spec_hash is the hash it was written for
+    (`join` puts in what the BpfNode asks for now)."""
     meta, spec = body["metadata"], body.get("spec") or {}
     st = body.get("status") or {}
     return NodeObject(
         name=meta["name"],
         node=spec.get("nodeName", ""),
         program=spec.get("bpfProgram", ""),
-        spec_hash=spec.get("configHash") if spec_hash is _ASKED else spec_hash,  # type: ignore[arg-type]
+        spec_hash=spec.get("configHash"),
         status_hash=st.get("configHash"),
         phase=st.get("phase"),
         message=st.get("message", ""),
