@@ -189,3 +189,23 @@ def test_a_stale_report_is_deleted_when_the_agent_starts(api) -> None:
     finally:
         agent.close()
         cleanup(api, node, "keep", "old")
+
+
+def test_a_report_deleted_by_hand_comes_back_when_the_agent_restarts(api) -> None:
+    """The README's limit: the agent does not watch its reports, so one deleted by hand stays
+    gone while nothing changes, and is written again by the next agent start."""
+    node = f"watch-{uuid.uuid4().hex[:6]}"
+    api.create_obj(NODES, bpfnode(node, kept=entry(1)))
+    agent = run_agent(api, node)
+    try:
+        first = wait_for("reported", lambda: ready(api, "kept", node))
+        api.delete(PROGRAM_NODES, node_object_name("kept", node))
+        time.sleep(2)
+        assert report(api, "kept", node) is None  # nothing changed: not rewritten
+        agent.close()
+        agent = run_agent(api, node)  # the restarted agent lists its reports: none for kept
+        again = wait_for("reported again", lambda: ready(api, "kept", node))
+        assert again["configHash"] == first["configHash"]
+    finally:
+        agent.close()
+        cleanup(api, node, "kept")
